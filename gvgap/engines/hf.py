@@ -1,0 +1,104 @@
+"""HF transformers engine: seeded batched sampling and continuation log-probabilities."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gvgap.engines.base import SamplingParams, cut_at_stop, prompt_seed
+
+
+class HFEngine:
+    def __init__(self, model_path: str, dtype: str = "bfloat16", device: str = "cpu",
+                 batch_size: int = 32, threads: int | None = None, progress: bool = True):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.torch = torch
+        self.device = device
+        self.batch_size = int(batch_size)
+        self.progress = progress
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
+        self.model.to(device).eval()
+
+    def _bar(self, total, desc):
+        from tqdm.auto import tqdm
+
+        return tqdm(total=total, desc=desc, disable=not self.progress, leave=False)
+
+    # -- sampling ------------------------------------------------------------------------
+    def generate(self, prompts: list[str], params: SamplingParams, indices: list[int] | None = None) -> list[list[str]]:
+        """`params.n` completions per prompt. Prompt i is seeded by (seed, indices[i])."""
+        torch = self.torch
+        indices = list(range(len(prompts))) if indices is None else indices
+        out = []
+        with self._bar(len(prompts) * params.n, "generate") as bar:
+            for prompt, idx in zip(prompts, indices):
+                ids = self.tokenizer(prompt, return_tensors="pt").input_ids.to(self.device)
+                texts = []
+                for chunk, start in enumerate(range(0, params.n, self.batch_size)):
+                    k = min(self.batch_size, params.n - start)
+                    torch.manual_seed(prompt_seed(params.seed, idx) + chunk)
+                    texts += self._sample(ids, k, params)
+                    bar.update(k)
+                out.append(texts)
+        return out
+
+    def _sample(self, ids, k: int, params: SamplingParams) -> list[str]:
+        torch = self.torch
+        greedy = params.temperature == 0
+        kwargs = dict(
+            max_new_tokens=params.max_new_tokens,
+            do_sample=not greedy,
+            pad_token_id=self.tokenizer.pad_token_id,
+            attention_mask=torch.ones_like(ids),
+        )
+        if not greedy:
+            kwargs.update(temperature=params.temperature, top_p=params.top_p, top_k=0)
+        if params.stop:
+            kwargs.update(stop_strings=list(params.stop), tokenizer=self.tokenizer)
+        with torch.inference_mode():
+            seqs = self.model.generate(ids.expand(k, -1), **kwargs)
+        new = seqs[:, ids.shape[1]:]
+        texts = self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        return [cut_at_stop(t, params.stop) for t in texts]
+
+    # -- scoring -------------------------------------------------------------------------
+    def continuation_logprobs(self, prompts: list[str], continuations: list[str]) -> np.ndarray:
+        """log p(c | prompt) summed over c's tokens, for every prompt and continuation.
+
+        Returns an array [len(prompts), len(continuations)]. A word that is several
+        tokens (" Incorrect" in SmolLM2) is scored whole.
+        """
+        torch = self.torch
+        tok = self.tokenizer
+        cont_ids = [tok(c, add_special_tokens=False).input_ids for c in continuations]
+        result = np.zeros((len(prompts), len(continuations)), dtype=np.float64)
+        rows = [(i, j) for i in range(len(prompts)) for j in range(len(continuations))]
+        prompt_ids = [tok(p).input_ids for p in prompts]
+        with self._bar(len(rows), "score") as bar:
+            for s in range(0, len(rows), self.batch_size):
+                batch = rows[s: s + self.batch_size]
+                seqs = [prompt_ids[i] + cont_ids[j] for i, j in batch]
+                width = max(map(len, seqs))
+                pad = tok.pad_token_id
+                # left-pad so every continuation ends at the last position
+                input_ids = torch.tensor([[pad] * (width - len(q)) + q for q in seqs], device=self.device)
+                mask = torch.tensor([[0] * (width - len(q)) + [1] * len(q) for q in seqs], device=self.device)
+                pos = (mask.cumsum(-1) - 1).clamp(min=0)
+                with torch.inference_mode():
+                    logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=pos).logits
+                logp = torch.log_softmax(logits.float(), dim=-1)
+                for b, (i, j) in enumerate(batch):
+                    c = cont_ids[j]
+                    L = len(c)
+                    # token at position t is predicted by logits at t-1
+                    tgt = torch.tensor(c, device=self.device)
+                    lp = logp[b, width - L - 1: width - 1].gather(-1, tgt[:, None]).sum()
+                    result[i, j] = float(lp)
+                bar.update(len(batch))
+        return result

@@ -1,0 +1,1 @@
+"""Verifiers give each (prompt, completion) a proxy utility score."""

@@ -1,0 +1,35 @@
+"""Multiple-choice verification (Appendix C): score = P(Correct) / (P(Correct) + P(Incorrect)),
+from the probabilities of the two whole continuations. One forward pass, no sampling."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gvgap.verifiers import prompts
+from gvgap.verifiers.base import Verifier, VerifyInput, frame
+
+
+class MCVerifier(Verifier):
+    name = "mc"
+
+    def __init__(self, positive: str = " Correct", negative: str = " Incorrect", template: str | None = None, **kw):
+        super().__init__(**kw)
+        self.positive, self.negative, self.template = positive, negative, template
+
+    def verify(self, engine, data: VerifyInput):
+        template = self.template or prompts.MC[prompts.family(data.task.name)]
+        texts, keys = [], []
+        for problem, samples in zip(data.problems, data.completions):
+            desc = data.task.describe(problem)
+            for sid, completion in enumerate(samples):
+                texts.append(template.format(problem=desc, solution=completion.strip()))
+                keys.append((problem.id, sid))
+        lp = engine.continuation_logprobs(texts, [self.positive, self.negative]) if texts else np.zeros((0, 2))
+        # softmax over the two continuations; deterministic, so all m verifications agree
+        score = 1.0 / (1.0 + np.exp(lp[:, 1] - lp[:, 0]))
+        rows = [
+            (pid, sid, self.name, v, float(s), f"{a:.6f} {b:.6f}")
+            for (pid, sid), s, (a, b) in zip(keys, score, lp)
+            for v in range(self.num_verifications)
+        ]
+        return frame(rows)
