@@ -55,6 +55,10 @@ def _clean(obj):
     return obj
 
 
+def write_text(text: str, path: str | Path) -> None:
+    _atomic(Path(path), lambda tmp: Path(tmp).write_text(text))
+
+
 def write_json(obj, path: str | Path) -> None:
     text = json.dumps(_clean(obj), indent=2, sort_keys=True)
     _atomic(Path(path), lambda tmp: Path(tmp).write_text(text + "\n"))

@@ -187,8 +187,21 @@ def _check(schema: type, node, where: str) -> None:
         raise ConfigError(str(e)) from None
 
 
+PLUGIN_SCHEMAS = ("gvgap.verifiers.schemas", "gvgap.updaters.schemas")
+
+
+def _load_plugin_schemas() -> None:
+    """Schemas of verifiers and updaters live beside their code; importing those light
+    modules registers them (no torch imported)."""
+    import importlib
+
+    for name in PLUGIN_SCHEMAS:
+        importlib.import_module(name)
+
+
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError (one line, naming the field) if any value is out of range."""
+    _load_plugin_schemas()
     _check(GenerationConfig, cfg.generation, "generation")
     _need(cfg.iterations >= 0, f"iterations must be >= 0 (got {cfg.iterations})")
     n = cfg.generation.n_samples

@@ -151,6 +151,7 @@ def run(cfg: DictConfig, run_dir: str | None = None) -> list[dict]:
     validate(cfg)
     run_dir = Path(run_dir or cfg.run_dir or "outputs/run")
     run_dir.mkdir(parents=True, exist_ok=True)
+    A.write_text(OmegaConf.to_yaml(cfg, resolve=True), run_dir / "config.yaml")
     task = build_task(cfg)
     problems = task.problems()
     if not problems:

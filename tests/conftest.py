@@ -1,0 +1,38 @@
+"""Shared fixtures: Hydra composition of the real conf/ tree, offline data, tiny models."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+# Tests are offline: benchmark files come from ../shared/data, W&B never goes online.
+if SHARED_DATA.is_dir():
+    os.environ.setdefault("GVGAP_DATA_DIR", str(SHARED_DATA))
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def compose(overrides=()):
+    """The config `python -m gvgap <overrides>` would run, composed without running it."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    import gvgap.cli  # noqa: F401  (registers base_config)
+
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        return hydra_compose(config_name="config", overrides=list(overrides))
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    """An empty GVGAP_CACHE, so generation caching starts cold."""
+    monkeypatch.setenv("GVGAP_CACHE", str(tmp_path / "cache"))
+    return tmp_path / "cache"
