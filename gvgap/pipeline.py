@@ -83,6 +83,7 @@ def generate_stage(cfg, task, problems, model_path, pool, rd: Path) -> tuple[pd.
 
 def grade(task, problems, texts: list[list[str]]) -> pd.DataFrame:
     """One row per sample with its extracted answer and true utility."""
+    task.prefetch(problems, texts)
     rows = []
     for problem, samples in zip(problems, texts):
         for sid, text in enumerate(samples):
@@ -176,6 +177,7 @@ def run(cfg: DictConfig, run_dir: str | None = None) -> list[dict]:
                                           model_path, pool, rd)
     finally:
         pool.release()
+        task.close()
         logger.finish()
     return rounds
 

@@ -57,6 +57,13 @@ class Task:
         """Secondary gradings logged beside `utility` (e.g. GSM8K strict vs flexible)."""
         return {}
 
+    def prefetch(self, problems: list[Problem], completions: list[list[str]]) -> None:
+        """Grade a whole batch ahead of `utility` calls (e.g. in worker processes); the
+        default does nothing."""
+
+    def close(self) -> None:
+        """Release grading resources (worker processes); the default has none."""
+
     def problems(self) -> list[Problem]:
         """The problems a run uses: the test split, shuffled by seed and cut to `limit`."""
         items = self.load(split="test")

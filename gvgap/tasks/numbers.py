@@ -1,0 +1,52 @@
+"""Finding and comparing decimal numbers in model text, exactly.
+
+Numbers compare as numbers (`1,000` = `1000`, `18.00` = `18.` = `$18`), by an exact
+canonical string: no float rounding, and no limit on the number of digits.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# An optional sign (not when it is a minus between two terms, as in "10-3"), then either
+# thousands-grouped digits or plain digits, then an optional fraction. A trailing "." is
+# not part of the number ("18." is 18).
+_SIGN = r"(?:(?<![\w)\]])-(?:\\?\$)?)?"  # "-5", "-$5", "-\$5"; not the "-" of "10-3"
+NUMBER = re.compile(_SIGN + r"(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|(?<!\d)\.\d+)")
+
+
+def clean_text(text: str) -> str:
+    """NFKC (full-width digits, no-break spaces) and unicode minus signs to ASCII."""
+    text = unicodedata.normalize("NFKC", text)
+    return text.replace("\u2212", "-").replace("\u2013", "-").replace("\u2014", "-")
+
+
+def canonical(number: str) -> str | None:
+    """'-1,000.50' -> '-1000.5'; '18.00' -> '18'; '-0' -> '0'. None if not a number."""
+    s = clean_text(number).strip().replace(",", "").replace("\\", "").replace("$", "")
+    neg = s.startswith("-")
+    if neg or s.startswith("+"):
+        s = s[1:]
+    if not re.fullmatch(r"\d+(?:\.\d*)?|\.\d+", s):
+        return None
+    whole, _, frac = s.partition(".")
+    whole = whole.lstrip("0") or "0"
+    frac = frac.rstrip("0")
+    out = whole + ("." + frac if frac else "")
+    return ("-" + out) if neg and out != "0" else out
+
+
+def numbers_in(text: str) -> list[str]:
+    """Every number in `text`, in order, in canonical form."""
+    out = []
+    for m in NUMBER.finditer(clean_text(text)):
+        c = canonical(m.group(0))
+        if c is not None:
+            out.append(c)
+    return out
+
+
+def last_number(text: str) -> str | None:
+    found = numbers_in(text)
+    return found[-1] if found else None
