@@ -62,10 +62,11 @@ class Config:
 @dataclass
 class ModelConfig:
     name: str = MISSING
-    source: str = MISSING  # pip_gguf | tiny_random | local | hub
+    source: str = MISSING  # pip_gguf | pip_gguf_assemble | tiny_random | local | hub
     path: Optional[str] = None
     package: Optional[str] = None
     gguf_file: Optional[str] = None
+    assemble: Optional[str] = None  # function of `package` that returns the GGUF path
     arch: str = "llama"
     seed: int = 0
     params: Optional[float] = None  # parameter count
@@ -74,8 +75,10 @@ class ModelConfig:
     citation: Optional[str] = None
 
     def __post_init__(self):
-        _need(self.source in ("pip_gguf", "tiny_random", "local", "hub"),
-              f"model.source must be pip_gguf, tiny_random, local or hub (got {self.source!r})")
+        _need(self.source in ("pip_gguf", "pip_gguf_assemble", "tiny_random", "local", "hub"),
+              f"model.source must be pip_gguf, pip_gguf_assemble, tiny_random, local or hub (got {self.source!r})")
+        _need(self.source != "pip_gguf_assemble" or bool(self.package),
+              "model.package is required for source pip_gguf_assemble")
         _need(self.source not in ("local", "hub") or bool(self.path), "model.path is required for source local/hub")
         _need(self.source != "pip_gguf" or bool(self.package and self.gguf_file),
               "model.package and model.gguf_file are required for source pip_gguf")
@@ -187,7 +190,7 @@ def _check(schema: type, node, where: str) -> None:
         raise ConfigError(str(e)) from None
 
 
-PLUGIN_SCHEMAS = ("gvgap.verifiers.schemas", "gvgap.updaters.schemas")
+PLUGIN_SCHEMAS = ("gvgap.verifiers.schemas", "gvgap.updaters.schemas", "gvgap.engines.vllm")
 
 
 def _load_plugin_schemas() -> None:
@@ -212,6 +215,8 @@ def validate(cfg: DictConfig) -> None:
     _check(TaskConfig, task_node, "task")
     for group in ("engine", "verifier", "weight_fn", "updater", "logger"):
         node = cfg[group]
+        if node is not None:  # resolve ${...} against the whole config before checking alone
+            node = OmegaConf.create(OmegaConf.to_container(node, resolve=True))
         target = node.get("_target_") if node is not None else None
         _need(target is not None, f"{group}._target_ is missing")
         if target in SCHEMAS:
@@ -222,3 +227,6 @@ def validate(cfg: DictConfig) -> None:
     if cfg.iterations > 0:
         _need(cfg.updater._target_ != "gvgap.updaters.none.NoUpdate",
               "updater: iterations > 0 needs an updater (updater=sft or updater=rpo), not updater=none")
+        # RPO pairs kept (weight > 0) with dropped (weight = 0) samples; all-positive weights give no pairs
+        _need(not (cfg.updater._target_.endswith("RPOUpdater") and cfg.weight_fn._target_.endswith(("Exp", "Calibrated"))),
+              "updater: updater=rpo needs a filtering weight_fn (threshold, quantile, tournament), not exp/calibrated")

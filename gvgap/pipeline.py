@@ -48,6 +48,8 @@ class EnginePool:
         return self.engine
 
     def release(self):
+        if self.engine is not None and hasattr(self.engine, "close"):
+            self.engine.close()  # vLLM frees its workers only when asked
         self.engine, self.path = None, None
         gc.collect()
 

@@ -21,7 +21,12 @@ def resolve_model(cfg) -> str:
     """Return a local path (or hub id) for the model config `cfg` (needs `source`)."""
     source = cfg["source"]
     if source == "pip_gguf":
-        return _convert_pip_gguf(cfg["package"], cfg["gguf_file"], cfg["name"])
+        package, gguf_file = cfg["package"], cfg["gguf_file"]
+        return _convert_gguf(lambda: packaged_file(package, gguf_file), cfg["name"],
+                             {"package": package, "gguf_file": gguf_file})
+    if source == "pip_gguf_assemble":
+        package, func = cfg["package"], cfg.get("assemble") or "assemble"
+        return _convert_gguf(lambda: assembled_gguf(package, func), cfg["name"], {"package": package})
     if source == "tiny_random":
         return build_tiny_random(cfg.get("arch", "llama"), int(cfg.get("seed", 0)))
     if source in ("local", "hub"):
@@ -47,8 +52,9 @@ def model_fingerprint(path: str) -> str:
     return h.hexdigest()[:16]
 
 
-def _convert_pip_gguf(package: str, gguf_file: str, name: str) -> str:
-    """Convert a GGUF shipped in a pip package to a bf16 safetensors folder, once.
+def _convert_gguf(locate, name: str, source: dict) -> str:
+    """Convert a GGUF shipped in a pip package (found by `locate()`) to a bf16
+    safetensors folder, once.
 
     GGUF loading takes 20-60 s and yields a model that refuses training; the converted
     folder loads in seconds and trains. A file lock keeps concurrent runs from racing.
@@ -60,7 +66,7 @@ def _convert_pip_gguf(package: str, gguf_file: str, name: str) -> str:
     with FileLock(str(out) + ".lock"):
         if (out / "config.json").exists():
             return str(out)
-        gguf_path = packaged_file(package, gguf_file)
+        gguf_path = locate()
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -74,7 +80,7 @@ def _convert_pip_gguf(package: str, gguf_file: str, name: str) -> str:
         shutil.rmtree(tmp, ignore_errors=True)
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        (tmp / "gvgap_source.json").write_text(json.dumps({"package": package, "gguf_file": gguf_file}))
+        (tmp / "gvgap_source.json").write_text(json.dumps(source))
         os.replace(tmp, out)
     return str(out)
 
@@ -93,6 +99,22 @@ def packaged_file(package: str, filename: str) -> Path:
     path = Path(list(spec.submodule_search_locations)[0]) / filename
     if not path.exists():
         raise RuntimeError(f"model: {filename!r} not found in package {package!r} ({path})")
+    return path
+
+
+def assembled_gguf(package: str, func: str = "assemble") -> Path:
+    """Call <package>.<func>(): it joins a GGUF split over part wheels and returns its path."""
+    import importlib
+
+    try:
+        module = importlib.import_module(package)
+    except ImportError:
+        raise RuntimeError(
+            f"model: package {package!r} is not installed; run `pip install {package.replace('_', '-')}`"
+        ) from None
+    path = Path(getattr(module, func)())
+    if not path.is_file():
+        raise RuntimeError(f"model: {package}.{func}() returned {path}, which is not a file")
     return path
 
 

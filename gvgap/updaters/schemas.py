@@ -46,7 +46,8 @@ class TrainSettings:
     add_eos: bool = True  # end every trained completion with EOS, so the model learns to stop
     device: str = "auto"  # auto (cuda if available) | cpu | cuda
     bf16: Optional[bool] = None  # bf16 mixed precision; null: on when the GPU supports it, off on CPU
-    dtype: str = "float32"  # dtype of the weights while training (the saved model keeps its input dtype)
+    dtype: str = "float32"  # dtype of the weights while training
+    save_dtype: str = "auto"  # dtype of the saved model; auto: the input model's dtype
     gradient_checkpointing: bool = False
     logging_steps: int = 10
     lora: LoraSettings = field(default_factory=LoraSettings)
@@ -67,6 +68,8 @@ class TrainSettings:
         _need(self.device in ("auto", "cpu", "cuda"), f"updater.device must be auto, cpu or cuda (got {self.device!r})")
         _need(self.dtype in ("float32", "bfloat16", "float16"),
               f"updater.dtype must be float32, bfloat16 or float16 (got {self.dtype!r})")
+        _need(self.save_dtype in ("auto", "float32", "bfloat16", "float16"),
+              f"updater.save_dtype must be auto, float32, bfloat16 or float16 (got {self.save_dtype!r})")
         _need(self.logging_steps >= 1, f"updater.logging_steps must be >= 1 (got {self.logging_steps})")
         _need(self.lr_scheduler_type in SCHEDULERS,
               f"updater.lr_scheduler_type must be one of {SCHEDULERS} (got {self.lr_scheduler_type!r})")
