@@ -224,6 +224,9 @@ def validate(cfg: DictConfig) -> None:
     vmodel = cfg.verifier.get("model")
     if vmodel is not None:
         _check(ModelConfig, vmodel, "verifier.model")
+    from gvgap.verifiers.schemas import check_combination
+
+    check_combination(cfg)
     if cfg.iterations > 0:
         _need(cfg.updater._target_ != "gvgap.updaters.none.NoUpdate",
               "updater: iterations > 0 needs an updater (updater=sft or updater=rpo), not updater=none")

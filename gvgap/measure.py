@@ -1,5 +1,9 @@
 """Turn one round's artifacts into its metrics: the single place both the pipeline and
-re-analysis (gvgap.analyze) compute metrics, so they agree exactly."""
+re-analysis (gvgap.analyze) compute metrics, so they agree exactly.
+
+Everything is deterministic (the bootstrap has a fixed seed), so re-measuring stored
+artifacts reproduces metrics.json bit for bit.
+"""
 
 from __future__ import annotations
 
@@ -7,15 +11,27 @@ import numpy as np
 import pandas as pd
 
 from gvgap import metrics as M
-from gvgap.verifiers.base import score_matrix
+from gvgap.verifiers.base import member_names, positions, score_matrix, score_tensor, top_level
+
+N_BOOT = 1000  # bootstrap resamples of prompts for the gap CIs
+DISTINCT_SAMPLES = 16  # distinct-n reads the first 16 samples of each prompt: bounded cost,
+#                        and comparable between runs with different N
 
 
 def matrix(gens: pd.DataFrame, column: str, prompt_ids: list[str], n_samples: int) -> np.ndarray:
     """A per-sample column of generations.parquet as an array [P, N]."""
     out = np.full((len(prompt_ids), n_samples), np.nan)
-    pos = {p: i for i, p in enumerate(prompt_ids)}
-    rows = gens["prompt_id"].map(pos).to_numpy()
+    rows = positions(gens["prompt_id"], prompt_ids)
     out[rows, gens["sample_id"].to_numpy()] = gens[column].to_numpy(dtype=np.float64)
+    return out
+
+
+def object_matrix(gens: pd.DataFrame, column: str, prompt_ids: list[str], n_samples: int) -> np.ndarray:
+    """Like `matrix` for text columns (answers, completions); missing cells are None."""
+    out = np.full((len(prompt_ids), n_samples), None, dtype=object)
+    vals = gens[column]
+    vals = vals.astype(str).where(vals.notna(), None).to_numpy(dtype=object)
+    out[positions(gens["prompt_id"], prompt_ids), gens["sample_id"].to_numpy()] = vals
     return out
 
 
@@ -24,21 +40,108 @@ def prompt_order(gens: pd.DataFrame) -> list[str]:
     return list(dict.fromkeys(gens["prompt_id"].tolist()))
 
 
+def weights_for(weight_fn, scores: np.ndarray, utilities: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Weights [P, N], the mask of prompts to report on, and facts about the fit.
+
+    A weight function with `fit` (weight_fn=calibrated) is fitted on its labelled
+    hold-out prompts, which are then not reported."""
+    report = np.ones(scores.shape[0], dtype=bool)
+    info = {}
+    if hasattr(weight_fn, "fit"):
+        hold = weight_fn.holdout_mask(scores.shape[0])
+        alpha = weight_fn.fit(scores[hold], utilities[hold])
+        report = ~hold
+        info = {"n_holdout": int(hold.sum()), "alpha": float(alpha),
+                "holdout_weighted_accuracy": float(weight_fn.holdout_accuracy)}
+    return weight_fn(scores), report, info
+
+
 def measure(gens: pd.DataFrame, verifications: pd.DataFrame, weight_fn, pass_at_k=None,
-            u_max: float = 1.0) -> tuple[dict, np.ndarray]:
-    """Metrics of one round, and the weight of every sample ([P, N], prompt order of gens)."""
+            u_max: float = 1.0, *, n_boot: int = N_BOOT, seed: int = 0, diversity: bool = True) -> tuple[dict, np.ndarray]:
+    """Metrics of one round, and the weight of every sample ([P, N], prompt order of gens).
+
+    Only the top-level verifier's rows set the weights; members of a composite verifier
+    are reported under "members" and "correlation".
+    """
     ids = prompt_order(gens)
     n = int(gens["sample_id"].max()) + 1
     utilities = matrix(gens, "utility", ids, n)
     scores = score_matrix(verifications, ids, n)
-    weights = weight_fn(scores)
-    out = M.gap_metrics(utilities, weights, u_max=u_max)
+    weights, report, fit_info = weights_for(weight_fn, scores, utilities)
+    u, w = utilities[report], weights[report]
+
+    out = M.gap_metrics(u, w, u_max=u_max)
+    out.update(M.bootstrap_gap_ci(u, w, u_max=u_max, n_boot=n_boot, seed=seed))
     ks = list(pass_at_k) if pass_at_k else M.default_ks(n)
-    out["pass_at_k"] = M.pass_at_k_curve(utilities, ks, u_max=u_max)
-    out["n_unparseable"] = int(verifications["score"].isna().sum())
-    out["n_verifications"] = int(len(verifications))
+    out["pass_at_k"] = M.pass_at_k_curve(u, ks, u_max=u_max)
+    answers = object_matrix(gens, "answer", ids, n)[report]
+    out["majority_vote_accuracy"] = M.majority_vote_accuracy(answers, u)
+    out["weighted_majority_vote_accuracy"] = M.majority_vote_accuracy(answers, u, w)
+    if diversity:
+        div = M.answer_diversity(answers)
+        first = gens[gens["sample_id"] < DISTINCT_SAMPLES]
+        completions = object_matrix(first, "completion", ids, min(n, DISTINCT_SAMPLES))[report]
+        div.update(M.distinct_ns(completions, (1, 2)))
+        out["diversity"] = div
+
+    top = top_level(verifications)
+    out["n_unparseable"] = int(top["score"].isna().sum())
+    out["n_verifications"] = int(len(top))
+    out["unparseable_rate"] = out["n_unparseable"] / out["n_verifications"] if len(top) else float("nan")
     out["n_no_answer"] = int(gens["answer"].isna().sum())
+    tensor = score_tensor(verifications, ids, n)
+    out["num_verifications"] = int(tensor.shape[2])
+    out["score_histogram"] = M.score_histogram(tensor[report])
+    if tensor.shape[2] > 1:
+        out["verification_variance"] = M.verification_variance(tensor[report])
+    if "wins_first" in top.columns:
+        from gvgap.verifiers.tournament import first_position_stats
+
+        out["tournament"] = first_position_stats(top.fillna({"wins_first": 0, "wins_second": 0, "coin_wins": 0}))
+    out.update(fit_info)
+    out.update(_members(verifications, ids, n, utilities, scores, weights, report, u_max))
     for col in gens.columns:  # secondary gradings, e.g. GSM8K strict / flexible
         if col.startswith("utility_"):
-            out["accuracy_" + col[len("utility_"):]] = float(matrix(gens, col, ids, n).mean(axis=1).mean())
+            out["accuracy_" + col[len("utility_"):]] = float(matrix(gens, col, ids, n)[report].mean(axis=1).mean())
     return out, weights
+
+
+def _members(ver, ids, n, utilities, scores, weights, report, u_max) -> dict:
+    """Per-member gaps of a composite verifier, and Pearson correlations between the
+    verifiers' scores and between their per-prompt gaps (with accuracy; Fig. 7, 18, 19)."""
+    names = member_names(ver)
+    if not names:
+        return {}
+    u = utilities[report]
+    top_name = str(top_level(ver)["verifier"].iloc[0]) if len(top_level(ver)) else "top"
+    score_series = {top_name: scores[report]}
+    gap_series = {top_name: M.prompt_gaps(u, weights[report]), "accuracy": u.mean(axis=1)}
+    members = {}
+    for name in names:
+        rows = ver[ver["verifier"].astype(str) == name]
+        s = score_matrix(ver, ids, n, verifier=name)[report]
+        info = {"n_verifications": int(len(rows)), "n_unparseable": int(rows["score"].isna().sum())}
+        score_series[name] = s
+        if "kept" in rows.columns:
+            kept = matrix(rows.drop_duplicates(["prompt_id", "sample_id"]), "kept", ids, n)[report]
+            kw = np.nan_to_num(kept, nan=0.0)
+            info.update({k: v for k, v in M.gap_metrics(u, kw, u_max=u_max).items()
+                         if k in ("weighted_accuracy", "gap", "gap_rel", "n_empty")})
+            info["kept_fraction"] = float(kw.mean())
+            gap_series[name] = M.prompt_gaps(u, kw)
+        members[name] = info
+    return {"members": members,
+            "correlation": {"scores": M.correlation_matrix(score_series),
+                            "gaps": M.correlation_matrix(gap_series)}}
+
+
+def measure_round(cfg, gens: pd.DataFrame, verifications: pd.DataFrame, t: int, u_max: float = 1.0):
+    """metrics.json of round t exactly as the pipeline's measure stage writes it, from a
+    (resolved) run config: the weight function is built from cfg.weight_fn."""
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    metrics, weights = measure(gens, verifications, instantiate(cfg.weight_fn), cfg.pass_at_k, u_max=u_max)
+    metrics.update(round=t, verifier=OmegaConf.to_container(cfg.verifier, resolve=True),
+                   weight_fn=OmegaConf.to_container(cfg.weight_fn, resolve=True))
+    return metrics, weights

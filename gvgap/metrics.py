@@ -98,3 +98,199 @@ def default_ks(n: int) -> list[int]:
 def pass_at_k_curve(utilities: np.ndarray, ks, u_max: float = 1.0) -> dict[str, float]:
     correct = np.asarray(utilities) >= u_max
     return {str(k): pass_at_k_mean(correct, int(k)) for k in ks}
+
+
+# -- per-prompt gaps and their uncertainty ------------------------------------------------
+def prompt_gaps(utilities: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """J_x(f[w]) - J_x(f) for every prompt x: the per-prompt gap (Fig. 7, 17, 19)."""
+    base, reweighted, _ = prompt_means(utilities, weights)
+    return reweighted - base
+
+
+def bootstrap_gap_ci(utilities: np.ndarray, weights: np.ndarray, u_max: float = 1.0, n_boot: int = 1000,
+                     level: float = 0.95, seed: int = 0) -> dict:
+    """Percentile bootstrap confidence intervals of gap and gap_rel, resampling prompts.
+
+    Prompts are the unit (samples of a prompt are not independent of it). gap_rel of a
+    resample averages over its prompts with room to improve, as gap_metrics does.
+    Vectorised: the resampled index matrix is processed in chunks of ~4M entries.
+    """
+    base, reweighted, _ = prompt_means(utilities, weights)
+    p = base.size
+    if p == 0 or n_boot < 1:
+        nan = {"low": float("nan"), "high": float("nan")}
+        return {"gap_ci": dict(nan), "gap_rel_ci": dict(nan)}
+    d = reweighted - base
+    room = u_max - base
+    open_ = room > 1e-12
+    rel = np.where(open_, d / np.where(open_, room, 1.0), 0.0)
+    rng = np.random.default_rng(seed)
+    gaps, rels = np.empty(n_boot), np.empty(n_boot)
+    chunk = max(1, 4_000_000 // p)
+    for s in range(0, n_boot, chunk):
+        b = min(chunk, n_boot - s)
+        idx = rng.integers(0, p, size=(b, p))
+        gaps[s:s + b] = d[idx].mean(axis=1)
+        n_open = open_[idx].sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rels[s:s + b] = np.where(n_open > 0, rel[idx].sum(axis=1) / np.maximum(n_open, 1), np.nan)
+    tail = 100 * (1 - level) / 2
+
+    def ci(x):
+        x = x[np.isfinite(x)]
+        if not x.size:
+            return {"low": float("nan"), "high": float("nan")}
+        lo, hi = np.percentile(x, [tail, 100 - tail])
+        return {"low": float(lo), "high": float(hi)}
+
+    return {"gap_ci": ci(gaps), "gap_rel_ci": ci(rels)}
+
+
+# -- answers: majority vote and diversity -------------------------------------------------
+def _answer_table(answers, utilities, weights=None):
+    """Long table (prompt, sample, answer, utility, weight) of the samples with an answer."""
+    import pandas as pd
+
+    a = np.asarray(answers, dtype=object)
+    u = np.asarray(utilities, dtype=np.float64)
+    p, n = a.shape
+    w = np.ones_like(u) if weights is None else np.asarray(weights, dtype=np.float64)
+    df = pd.DataFrame({"prompt": np.repeat(np.arange(p), n), "sample": np.tile(np.arange(n), p),
+                       "answer": a.ravel(), "utility": u.ravel(), "weight": w.ravel()})
+    ans = df["answer"]
+    has = ans.notna().to_numpy().copy()
+    has[has] = ans[has].astype(str).str.strip().ne("").to_numpy()
+    return df[has]
+
+
+def majority_vote_accuracy(answers, utilities, weights=None, u_min: float = 0.0) -> float:
+    """Mean over prompts of the utility of the most voted final answer.
+
+    answers: [P, N] extracted final answers (None or "" = no answer, never a vote).
+    The winner's utility is the mean utility of the samples giving it. Ties go to the
+    answer seen first. With `weights`, votes count by weight (a prompt whose weights are
+    all zero votes unweighted, as in prompt_means). A prompt with no answer scores u_min.
+    """
+    u = np.asarray(utilities, dtype=np.float64)
+    p = u.shape[0]
+    df = _answer_table(answers, u, weights)
+    if weights is not None and len(df):
+        total = df.groupby("prompt")["weight"].transform("sum")
+        df = df.assign(weight=np.where(total > 0, df["weight"], 1.0))
+    out = np.full(p, float(u_min))
+    if len(df):
+        g = df.groupby(["prompt", "answer"], sort=False).agg(votes=("weight", "sum"), first=("sample", "min"),
+                                                              utility=("utility", "mean")).reset_index()
+        g = g.sort_values(["prompt", "votes", "first"], ascending=[True, False, True])
+        best = g.drop_duplicates("prompt")
+        out[best["prompt"].to_numpy()] = best["utility"].to_numpy()
+    return float(out.mean()) if p else float("nan")
+
+
+def answer_diversity(answers) -> dict:
+    """Distinct final answers per prompt and the entropy (bits) of each prompt's answer
+    distribution, both averaged over prompts. Missing answers are left out; a prompt
+    with no answer has 0 distinct answers and entropy 0."""
+    a = np.asarray(answers, dtype=object)
+    p = a.shape[0]
+    df = _answer_table(a, np.zeros(a.shape))
+    distinct = np.zeros(p)
+    entropy = np.zeros(p)
+    if len(df):
+        counts = df.groupby(["prompt", "answer"], sort=False).size().rename("c").reset_index()
+        counts["share"] = counts["c"] / counts.groupby("prompt")["c"].transform("sum")
+        counts["h"] = -counts["share"] * np.log2(counts["share"])
+        per = counts.groupby("prompt").agg(k=("c", "size"), h=("h", "sum"))
+        distinct[per.index.to_numpy()] = per["k"].to_numpy()
+        entropy[per.index.to_numpy()] = per["h"].to_numpy()
+    return {"distinct_answers": float(distinct.mean()) if p else float("nan"),
+            "answer_entropy": float(np.abs(entropy).mean()) if p else float("nan")}
+
+
+def distinct_ns(completions, ns=(1, 2)) -> dict:
+    """distinct-n (Li et al., 2016) per prompt: distinct word n-grams over all n-grams of
+    that prompt's samples, averaged over prompts that have any n-gram. One pass for all n."""
+    per = {n: [] for n in ns}
+    for samples in completions:
+        seen = {n: set() for n in ns}
+        total = dict.fromkeys(ns, 0)
+        for text in samples:
+            if text is None:
+                continue
+            words = str(text).split()
+            for n in ns:
+                grams = words if n == 1 else list(zip(*(words[i:] for i in range(n))))
+                total[n] += len(grams)
+                seen[n].update(grams)
+        for n in ns:
+            if total[n]:
+                per[n].append(len(seen[n]) / total[n])
+    return {f"distinct_{n}": float(np.mean(per[n])) if per[n] else float("nan") for n in ns}
+
+
+def distinct_n(completions, n: int = 2) -> float:
+    """distinct-n of one n (see distinct_ns)."""
+    return distinct_ns(completions, (n,))[f"distinct_{n}"]
+
+
+# -- verifier behaviour -------------------------------------------------------------------
+def verification_variance(scores: np.ndarray, bins: int = 10) -> dict:
+    """Spread of the m verifications of each sample (App. D.4, Fig. 11).
+
+    scores: [P, N, m]. Per sample, the population variance of its readable
+    verifications; for 0/1 verdicts this is exactly p(1-p) with p the share of
+    "correct". Samples with fewer than 2 readable verifications are left out.
+    """
+    s = np.asarray(scores, dtype=np.float64).reshape(-1, np.shape(scores)[-1])
+    ok = ~np.isnan(s)
+    k = ok.sum(axis=1)
+    s, ok, k = s[k >= 2], ok[k >= 2], k[k >= 2]
+    if not k.size:
+        return {"mean": float("nan"), "median": float("nan"), "n_samples": 0, "histogram": {"edges": [], "counts": []}}
+    mean = np.where(ok, s, 0).sum(axis=1) / k
+    var = np.where(ok, (s - mean[:, None]) ** 2, 0).sum(axis=1) / k
+    hi = max(0.25, float(var.max()))
+    counts, edges = np.histogram(var, bins=bins, range=(0.0, hi))
+    return {"mean": float(var.mean()), "median": float(np.median(var)), "n_samples": int(k.size),
+            "histogram": {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts]}}
+
+
+def score_histogram(scores, bins: int = 10) -> dict:
+    """Distribution of verifier scores (self-bias check, Fig. 16).
+
+    Discrete scores (at most 21 distinct whole numbers: CoT, tournament, oracle) are
+    counted per value; other scores in `bins` equal bins. NaNs are counted apart.
+    """
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    finite = s[np.isfinite(s)]
+    out = {"n_nan": int(np.isnan(s).sum())}
+    values = np.unique(finite)
+    if values.size <= 21 and np.all(values == np.round(values)):
+        out["values"] = [float(v) for v in values]
+        out["counts"] = [int((finite == v).sum()) for v in values]
+    elif finite.size:
+        counts, edges = np.histogram(finite, bins=bins)
+        out["edges"] = [float(e) for e in edges]
+        out["counts"] = [int(c) for c in counts]
+    else:
+        out["values"], out["counts"] = [], []
+    return out
+
+
+def pearson(x, y) -> float:
+    """Pearson correlation over the pairs where both values are finite (NaN if < 2 such
+    pairs or either side is constant)."""
+    x, y = np.asarray(x, dtype=np.float64).ravel(), np.asarray(y, dtype=np.float64).ravel()
+    ok = np.isfinite(x) & np.isfinite(y)
+    x, y = x[ok], y[ok]
+    if x.size < 2:
+        return float("nan")
+    dx, dy = x - x.mean(), y - y.mean()
+    den = np.sqrt((dx * dx).sum() * (dy * dy).sum())
+    return float((dx * dy).sum() / den) if den > 0 else float("nan")
+
+
+def correlation_matrix(series: dict) -> dict:
+    """{name: {other: pearson}} for every pair of equally shaped arrays."""
+    names = list(series)
+    return {a: {b: pearson(series[a], series[b]) for b in names if b != a} for a in names}

@@ -20,7 +20,8 @@ from gvgap import artifacts as A
 from gvgap.config import validate
 from gvgap.engines.base import SamplingParams
 from gvgap.engines.models import cache_dir, model_fingerprint, resolve_model
-from gvgap.measure import measure
+from gvgap.measure import measure_round
+from gvgap.report import write_report
 from gvgap.tasks import get_task
 from gvgap.verifiers.base import VerifyInput
 
@@ -126,14 +127,11 @@ def measure_stage(cfg, task, gens, ver, rd: Path, t: int) -> dict:
     path = rd / "metrics.json"
     if path.exists():
         return A.read_json(path)
-    weight_fn = instantiate(cfg.weight_fn)
-    metrics, weights = measure(gens, ver, weight_fn, cfg.pass_at_k, u_max=task.u_max)
+    metrics, weights = measure_round(cfg, gens, ver, t, u_max=task.u_max)
     order = {pid: i for i, pid in enumerate(dict.fromkeys(gens["prompt_id"]))}
     gens = gens.copy()
     gens["weight"] = weights[gens["prompt_id"].map(order).to_numpy(), gens["sample_id"].to_numpy()]
     A.write_parquet(gens, rd / "generations.parquet")
-    metrics.update(round=t, verifier=OmegaConf.to_container(cfg.verifier, resolve=True),
-                   weight_fn=OmegaConf.to_container(cfg.weight_fn, resolve=True))
     A.write_json(metrics, path)
     return metrics
 
@@ -181,6 +179,7 @@ def run(cfg: DictConfig, run_dir: str | None = None) -> list[dict]:
         pool.release()
         task.close()
         logger.finish()
+    write_report(run_dir)
     return rounds
 
 

@@ -234,7 +234,7 @@ class Sudoku4Task(Task):
         return f"{self.INSTRUCTIONS}{''.join(map(_shot, grids))}Puzzle:\n{problem.question}\nAnswer:"
 
     def describe(self, problem: Problem) -> str:
-        return f"Puzzle:\n{problem.question}"
+        return problem.question  # the verifier templates label it "Puzzle:" themselves
 
     def extract_answer(self, completion: str) -> str | None:
         return read_grid(cut_at_stop(completion, self.stop))

@@ -1,0 +1,143 @@
+"""`python -m gvgap.analyze`: re-analyse finished runs from their artifacts.
+
+  python -m gvgap.analyze RUN
+      re-measure every round with the run's own config; check it reproduces metrics.json
+  python -m gvgap.analyze RUN weight_fn=quantile weight_fn.q=0.5,0.6,0.7,0.8,0.9 [rounds=0] [out=DIR]
+      gap vs threshold: every comma-separated value (Cartesian product over keys) is
+      measured on the stored scores, no model loaded; writes gap_vs_threshold.{csv,md,png}
+  python -m gvgap.analyze reverify RUN verifier=cot_score [verifier.model=smollm2_135m] [weight_fn=...] [out=DIR]
+      verify the stored generations again with another verifier / verifier model; writes
+      a new run directory (default RUN-reverify-<verifier>) with metrics and report
+  python -m gvgap.analyze correlate RUN_A RUN_B ... [round=0] [out=DIR]
+      Pearson correlation of the runs' verifier scores and per-prompt gaps (same generations)
+  python -m gvgap.analyze report RUN
+      (re)write RUN/report.md
+
+Outputs go to RUN/analysis/ unless out=DIR is given.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+COMMANDS = ("sweep", "reverify", "correlate", "report", "check")
+
+
+def _rounds_opt(options) -> list[int] | None:
+    text = options.pop("rounds", None) or options.pop("round", None)
+    if text is None:
+        return None
+    return [int(x) for x in str(text).split(",")]
+
+
+def _no_more(options):
+    if options:
+        raise ValueError(f"unknown option {sorted(options)[0]}= (known: out, rounds)")
+
+
+def cmd_check(run: str, options) -> int:
+    from gvgap.analysis.remeasure import reproduce
+
+    out = options.pop("out", None)
+    _no_more(options)
+    ok = True
+    for r in reproduce(run, out):
+        if not r["has_metrics"]:
+            print(f"round {r['round']}: no metrics.json to compare; re-measured metrics written")
+        elif r["equal"]:
+            print(f"round {r['round']}: re-measured metrics reproduce metrics.json exactly")
+        else:
+            ok = False
+            print(f"round {r['round']}: re-measured metrics DIFFER from metrics.json in: {', '.join(r['differs'])}")
+    return 0 if ok else 1
+
+
+def cmd_sweep(run: str, options, groups, dotted) -> int:
+    from gvgap.analysis.remeasure import markdown_table, sweep, write_sweep
+    from gvgap.analysis.runs import apply, load_config
+
+    only = _rounds_opt(options)
+    out = Path(options.pop("out", None) or Path(run) / "analysis")
+    name = options.pop("name", "gap_vs_threshold")
+    _no_more(options)
+    if set(groups) - {"weight_fn"} or any(not k.startswith("weight_fn.") for k in dotted):
+        raise ValueError("a sweep changes only weight_fn (use `reverify` to change the verifier)")
+    combos = apply(load_config(run), groups, dotted)
+    df = sweep(run, combos, only)
+    paths = write_sweep(df, out, name)
+    print(markdown_table(df), end="")
+    print(f"[gvgap.analyze] wrote {paths['csv']}, {paths['md']} and {paths['png']}")
+    return 0
+
+
+def cmd_reverify(run: str, options, groups, dotted) -> int:
+    from gvgap.analysis.reverify import reverify
+    from gvgap.analysis.runs import apply, load_config
+    from gvgap.pipeline import summary_line
+
+    only = _rounds_opt(options)
+    out = options.pop("out", None)
+    _no_more(options)
+    if any(len(v) > 1 for v in dotted.values()):
+        raise ValueError("reverify takes one value per key (run it once per setting)")
+    if not groups and not dotted:
+        raise ValueError("reverify needs a change, e.g. verifier=cot_score or verifier.model=<model>")
+    (_, cfg), = apply(load_config(run), groups, dotted)
+    vname = groups.get("verifier") or str(cfg.verifier._target_).rsplit(".", 1)[-1].lower()
+    out = out or f"{str(run).rstrip('/')}-reverify-{vname}"
+    for m in reverify(run, cfg, out, only):
+        print(f"[gvgap.analyze] round {m['round']}: {summary_line(m)}")
+    print(f"[gvgap.analyze] artifacts: {out}")
+    return 0
+
+
+def cmd_correlate(runs: list[str], options) -> int:
+    from gvgap.analysis.correlate import write
+
+    t = int(options.pop("round", 0))
+    out = Path(options.pop("out", None) or Path(runs[0]) / "analysis")
+    _no_more(options)
+    paths = write(runs, out, t)
+    for p in paths.values():
+        print(f"[gvgap.analyze] wrote {p}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    from gvgap.analysis.runs import parse_overrides
+    from gvgap.config import ConfigError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0 if argv else 2
+    command = argv.pop(0) if argv[0] in COMMANDS else None
+    paths = [a for a in argv if "=" not in a]
+    options, groups, dotted = parse_overrides([a for a in argv if "=" in a])
+    try:
+        if not paths:
+            raise ValueError("name a run directory")
+        if command == "correlate":
+            return cmd_correlate(paths, options)
+        if len(paths) > 1:
+            raise ValueError(f"one run directory expected, got {len(paths)}: {' '.join(paths)}")
+        run = paths[0]
+        if command == "report":
+            from gvgap.report import write_report
+
+            _no_more(options)
+            print(f"[gvgap.analyze] wrote {write_report(run)}")
+            return 0
+        if command == "reverify":
+            return cmd_reverify(run, options, groups, dotted)
+        if command == "sweep" or groups or dotted:
+            return cmd_sweep(run, options, groups, dotted)
+        return cmd_check(run, options)
+    except (ConfigError, ValueError, FileNotFoundError) as e:
+        print(f"gvgap.analyze: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
