@@ -103,6 +103,8 @@ def measure(gens: pd.DataFrame, verifications: pd.DataFrame, weight_fn, pass_at_
     for col in gens.columns:  # secondary gradings, e.g. GSM8K strict / flexible
         if col.startswith("utility_"):
             out["accuracy_" + col[len("utility_"):]] = float(matrix(gens, col, ids, n)[report].mean(axis=1).mean())
+    if "math_verify_timeout" in gens.columns:  # MATH grading checks cut at the time bound
+        out["n_grading_timeouts"] = int(gens["math_verify_timeout"].sum())
     return out, weights
 
 

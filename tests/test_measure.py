@@ -99,3 +99,11 @@ def test_gap_metrics_at_benchmark_size_many_thresholds():
     manual = [(u[i] * w[i]).sum() / w[i].sum() - u[i].mean() for i in range(3)]
     assert M.prompt_gaps(u[:3], w).tolist() == pytest.approx(manual)
     assert all(not math.isnan(r["gap"]) for r in rows) and rows[-1]["gap"] > rows[0]["gap"]
+
+
+def test_grading_timeouts_are_counted():
+    gens = gens_frame()
+    gens["math_verify_timeout"] = [0.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0]
+    m, _ = measure(gens, ver_frame([[[1]] * 4, [[1]] * 4]), Threshold(tau=0.5))
+    assert m["n_grading_timeouts"] == 3
+    assert "n_grading_timeouts" not in measure(gens_frame(), ver_frame([[[1]] * 4, [[1]] * 4]), Threshold(tau=0.5))[0]
