@@ -98,36 +98,44 @@ class TaskConfig:
 
 
 @dataclass
-class ThresholdConfig:
+class WeightSchema:
+    """Base of weight_fn schemas: every weight function has the NaN rule."""
+
+    nan_weight: float = 0.0
+
+    def __post_init__(self):
+        _need(self.nan_weight >= 0, f"weight_fn.nan_weight must be >= 0 (got {self.nan_weight})")
+        self.check()
+
+    def check(self) -> None:
+        pass
+
+
+@dataclass
+class ThresholdConfig(WeightSchema):
     _target_: str = "gvgap.weighting.Threshold"
     tau: float = 0.8
-    nan_weight: float = 0.0
 
-    def __post_init__(self):
+    def check(self):
         _need(math.isfinite(self.tau), f"weight_fn.tau must be a finite number (got {self.tau})")
-        _need(self.nan_weight >= 0, f"weight_fn.nan_weight must be >= 0 (got {self.nan_weight})")
 
 
 @dataclass
-class QuantileConfig:
+class QuantileConfig(WeightSchema):
     _target_: str = "gvgap.weighting.Quantile"
     q: float = 0.8
-    nan_weight: float = 0.0
 
-    def __post_init__(self):
+    def check(self):
         _need(0 <= self.q <= 1, f"weight_fn.q must be in [0, 1] (got {self.q})")
-        _need(self.nan_weight >= 0, f"weight_fn.nan_weight must be >= 0 (got {self.nan_weight})")
 
 
 @dataclass
-class ExpConfig:
+class ExpConfig(WeightSchema):
     _target_: str = "gvgap.weighting.Exp"
     beta: float = 1.0
-    nan_weight: float = 0.0
 
-    def __post_init__(self):
+    def check(self):
         _need(self.beta > 0, f"weight_fn.beta must be > 0 (got {self.beta})")
-        _need(self.nan_weight >= 0, f"weight_fn.nan_weight must be >= 0 (got {self.nan_weight})")
 
 
 @dataclass

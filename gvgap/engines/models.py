@@ -52,6 +52,21 @@ def model_fingerprint(path: str) -> str:
     return h.hexdigest()[:16]
 
 
+def _build_once(out: Path, build) -> str:
+    """Make the model folder `out` once: `build(tmp)` writes into a temp folder that is
+    renamed into place, under a file lock, so concurrent runs never see half a folder."""
+    if (out / "config.json").exists():
+        return str(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out) + ".lock"):
+        if not (out / "config.json").exists():
+            tmp = out.with_name(out.name + ".tmp")
+            shutil.rmtree(tmp, ignore_errors=True)
+            build(tmp)
+            os.replace(tmp, out)
+    return str(out)
+
+
 def _convert_gguf(locate, name: str, source: dict) -> str:
     """Convert a GGUF shipped in a pip package (found by `locate()`) to a bf16
     safetensors folder, once.
@@ -59,30 +74,21 @@ def _convert_gguf(locate, name: str, source: dict) -> str:
     GGUF loading takes 20-60 s and yields a model that refuses training; the converted
     folder loads in seconds and trains. A file lock keeps concurrent runs from racing.
     """
-    out = cache_dir() / "models" / name
-    if (out / "config.json").exists():
-        return str(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(out) + ".lock"):
-        if (out / "config.json").exists():
-            return str(out)
-        gguf_path = locate()
+    def build(tmp: Path) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        src = Path(str(gguf_path))
+        src = Path(str(locate()))
         tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
         model = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name, dtype=torch.bfloat16)
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
-        tmp = out.with_name(out.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         (tmp / "gvgap_source.json").write_text(json.dumps(source))
-        os.replace(tmp, out)
-    return str(out)
+
+    return _build_once(cache_dir() / "models" / name, build)
 
 
 def packaged_file(package: str, filename: str) -> Path:
@@ -120,13 +126,8 @@ def assembled_gguf(package: str, func: str = "assemble") -> Path:
 
 def build_tiny_random(arch: str = "llama", seed: int = 0) -> str:
     """A 2-layer random decoder with a byte-level tokenizer: no download, loads in <1 s."""
-    out = cache_dir() / "models" / f"tiny_random_{arch}_{seed}"
-    if (out / "config.json").exists():
-        return str(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(out) + ".lock"):
-        if (out / "config.json").exists():
-            return str(out)
+
+    def build(tmp: Path) -> None:
         import torch
         import transformers
 
@@ -137,21 +138,16 @@ def build_tiny_random(arch: str = "llama", seed: int = 0) -> str:
             bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
         )
         if arch == "llama":
-            config = transformers.LlamaConfig(**common)
-            cls = transformers.LlamaForCausalLM
+            config, cls = transformers.LlamaConfig(**common), transformers.LlamaForCausalLM
         elif arch == "qwen2":
-            config = transformers.Qwen2Config(**common)
-            cls = transformers.Qwen2ForCausalLM
+            config, cls = transformers.Qwen2Config(**common), transformers.Qwen2ForCausalLM
         else:
             raise ValueError(f"model.arch: unknown tiny architecture {arch!r} (llama, qwen2)")
         torch.manual_seed(seed)
-        model = cls(config)
-        tmp = out.with_name(out.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp)
+        cls(config).save_pretrained(tmp)
         tok.save_pretrained(tmp)
-        os.replace(tmp, out)
-    return str(out)
+
+    return _build_once(cache_dir() / "models" / f"tiny_random_{arch}_{seed}", build)
 
 
 def byte_tokenizer():

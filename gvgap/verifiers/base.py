@@ -43,6 +43,17 @@ class Verifier:
         raise NotImplementedError
 
 
+def pointwise_prompts(template: str, data: VerifyInput) -> tuple[list[str], list[tuple[str, int]]]:
+    """One verification prompt per (problem, sample), and its (prompt_id, sample_id) key."""
+    texts, keys = [], []
+    for problem, samples in zip(data.problems, data.completions):
+        desc = data.task.describe(problem)
+        for sid, completion in enumerate(samples):
+            texts.append(template.format(problem=desc, solution=completion.strip()))
+            keys.append((problem.id, sid))
+    return texts, keys
+
+
 def frame(rows: list[tuple]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=COLUMNS)
     return df.astype({"prompt_id": str, "sample_id": int, "verifier": str,

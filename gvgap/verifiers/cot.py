@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from gvgap.engines.base import SamplingParams
 from gvgap.verifiers import prompts
-from gvgap.verifiers.base import Verifier, VerifyInput, frame
+from gvgap.verifiers.base import Verifier, VerifyInput, frame, pointwise_prompts
 from gvgap.verifiers.parsing import parse_binary, parse_score
 
 # A judgement ends where a model would start inventing the next problem.
@@ -35,14 +35,7 @@ class CoTVerifier(Verifier):
         raise NotImplementedError
 
     def prompts(self, data: VerifyInput) -> tuple[list[str], list[tuple[str, int]]]:
-        template = self.template or self.templates[prompts.family(data.task.name)]
-        texts, keys = [], []
-        for problem, samples in zip(data.problems, data.completions):
-            desc = data.task.describe(problem)
-            for sid, completion in enumerate(samples):
-                texts.append(template.format(problem=desc, solution=completion.strip()))
-                keys.append((problem.id, sid))
-        return texts, keys
+        return pointwise_prompts(self.template or self.templates[prompts.family(data.task.name)], data)
 
     def verify(self, engine, data: VerifyInput):
         texts, keys = self.prompts(data)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from gvgap.verifiers import prompts
-from gvgap.verifiers.base import Verifier, VerifyInput, frame
+from gvgap.verifiers.base import Verifier, VerifyInput, frame, pointwise_prompts
 
 
 class MCVerifier(Verifier):
@@ -17,13 +17,7 @@ class MCVerifier(Verifier):
         self.positive, self.negative, self.template = positive, negative, template
 
     def verify(self, engine, data: VerifyInput):
-        template = self.template or prompts.MC[prompts.family(data.task.name)]
-        texts, keys = [], []
-        for problem, samples in zip(data.problems, data.completions):
-            desc = data.task.describe(problem)
-            for sid, completion in enumerate(samples):
-                texts.append(template.format(problem=desc, solution=completion.strip()))
-                keys.append((problem.id, sid))
+        texts, keys = pointwise_prompts(self.template or prompts.MC[prompts.family(data.task.name)], data)
         lp = engine.continuation_logprobs(texts, [self.positive, self.negative]) if texts else np.zeros((0, 2))
         # softmax over the two continuations; deterministic, so all m verifications agree
         score = 1.0 / (1.0 + np.exp(lp[:, 1] - lp[:, 0]))

@@ -10,7 +10,7 @@ from typing import Any, List, Optional
 
 from omegaconf import OmegaConf
 
-from gvgap.config import SCHEMAS, _check, _need, register_schema
+from gvgap.config import SCHEMAS, WeightSchema, _check, _need, register_schema
 
 _STOP = ["\n\n\n", "\nProblem:", "\nQuestion:", "\nPuzzle:"]
 
@@ -103,31 +103,27 @@ class EnsembleVerifierConfig:
 
 @register_schema
 @dataclass
-class TournamentWeightConfig:
+class TournamentWeightConfig(WeightSchema):
     _target_: str = "gvgap.weighting.Tournament"
     round: int = 1
-    nan_weight: float = 0.0
 
-    def __post_init__(self):
+    def check(self):
         _need(self.round >= 0, f"weight_fn.round must be >= 0 (got {self.round})")
-        _need(self.nan_weight >= 0, f"weight_fn.nan_weight must be >= 0 (got {self.nan_weight})")
 
 
 @register_schema
 @dataclass
-class CalibratedWeightConfig:
+class CalibratedWeightConfig(WeightSchema):
     _target_: str = "gvgap.weighting.Calibrated"
     base: Any = None
     holdout: float = 0.2
     seed: int = 0
     alphas: Optional[List[float]] = None
-    nan_weight: float = 0.0
 
-    def __post_init__(self):
+    def check(self):
         _need(0 < self.holdout < 1, f"weight_fn.holdout must be in (0, 1) (got {self.holdout})")
         _need(self.alphas is None or (len(self.alphas) >= 1 and all(math.isfinite(a) for a in self.alphas)),
               "weight_fn.alphas must be null or a non-empty list of finite numbers")
-        _need(self.nan_weight >= 0, f"weight_fn.nan_weight must be >= 0 (got {self.nan_weight})")
         if self.base is not None:
             _check_part(self.base, "weight_fn.base")
 
