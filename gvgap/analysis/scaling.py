@@ -71,7 +71,8 @@ def fits(table: pd.DataFrame, y: str = "paper_gap_rel") -> pd.DataFrame:
 
 def plot(table: pd.DataFrame, fit: pd.DataFrame, y: str, path, ylabel: str) -> Path:
     """A panel per (task, verifier, temperature); a colour per family; points and its line."""
-    from gvgap.analysis.sweeps import _plt, save_fig
+    from gvgap.analysis.plots import _plt
+    from gvgap.analysis.plots import save as save_fig
 
     plt = _plt()
     panels = list(table.groupby(GROUP_KEYS[:3], sort=True, dropna=False).groups)

@@ -32,6 +32,8 @@ import pandas as pd
 import yaml
 
 from gvgap import artifacts as A
+from gvgap.analysis.plots import _plt
+from gvgap.analysis.plots import save as save_fig
 
 SKIP_DIRS = {".hydra", ".submitit", "analysis", "wandb", "model"}
 
@@ -290,22 +292,6 @@ def write_table(df: pd.DataFrame, out_dir, name: str, index: bool = False) -> li
     A._atomic(csv, lambda tmp: df.to_csv(tmp, index=index))
     A.write_text(markdown(df.reset_index() if index else df), md)
     return [csv, md]
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def save_fig(fig, path) -> Path:
-    path = Path(path)
-    A._atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
-    _plt().close(fig)
-    return path
 
 
 def label_columns(df: pd.DataFrame) -> list[str]:

@@ -15,17 +15,10 @@ from gvgap.config import SCHEMAS, WeightSchema, _check, _need, register_schema
 _STOP = ["\n\n\n", "\nProblem:", "\nQuestion:", "\nPuzzle:"]
 
 
-def _sampling_checks(c) -> None:
-    _need(c.num_verifications >= 1, f"verifier.num_verifications must be >= 1 (got {c.num_verifications})")
-    _need(c.temperature >= 0, f"verifier.temperature must be >= 0 (got {c.temperature})")
-    _need(0 < c.top_p <= 1, f"verifier.top_p must be in (0, 1] (got {c.top_p})")
-    _need(c.max_new_tokens >= 1, f"verifier.max_new_tokens must be >= 1 (got {c.max_new_tokens})")
-
-
-@register_schema
 @dataclass
-class CoTBinaryVerifierConfig:
-    _target_: str = "gvgap.verifiers.cot.CoTBinaryVerifier"
+class SampledVerifierSchema:
+    """Keys shared by verifiers that sample a written judgement (CoT, tournament)."""
+
     num_verifications: int = 1
     model: Any = None
     temperature: float = 0.7
@@ -33,37 +26,42 @@ class CoTBinaryVerifierConfig:
     max_new_tokens: int = 128
     template: Optional[str] = None
     stop: List[str] = field(default_factory=lambda: list(_STOP))
+    placeholders = ("{problem}", "{solution}")
 
     def __post_init__(self):
-        _sampling_checks(self)
-        _need(self.template is None or ("{problem}" in self.template and "{solution}" in self.template),
-              "verifier.template must contain {problem} and {solution}")
+        _need(self.num_verifications >= 1, f"verifier.num_verifications must be >= 1 (got {self.num_verifications})")
+        _need(self.temperature >= 0, f"verifier.temperature must be >= 0 (got {self.temperature})")
+        _need(0 < self.top_p <= 1, f"verifier.top_p must be in (0, 1] (got {self.top_p})")
+        _need(self.max_new_tokens >= 1, f"verifier.max_new_tokens must be >= 1 (got {self.max_new_tokens})")
+        _need(self.template is None or all(k in self.template for k in self.placeholders),
+              f"verifier.template must contain {' and '.join(self.placeholders)}")
+        self.check()
+
+    def check(self) -> None:
+        pass
 
 
 @register_schema
 @dataclass
-class CoTScoreVerifierConfig(CoTBinaryVerifierConfig):
+class CoTBinaryVerifierConfig(SampledVerifierSchema):
+    _target_: str = "gvgap.verifiers.cot.CoTBinaryVerifier"
+
+
+@register_schema
+@dataclass
+class CoTScoreVerifierConfig(SampledVerifierSchema):
     _target_: str = "gvgap.verifiers.cot.CoTScoreVerifier"
 
 
 @register_schema
 @dataclass
-class TournamentVerifierConfig:
+class TournamentVerifierConfig(SampledVerifierSchema):
     _target_: str = "gvgap.verifiers.tournament.TournamentVerifier"
-    num_verifications: int = 1
-    model: Any = None
     rounds: int = 2
-    temperature: float = 0.7
-    top_p: float = 0.9
-    max_new_tokens: int = 128
-    template: Optional[str] = None
-    stop: List[str] = field(default_factory=lambda: list(_STOP))
+    placeholders = ("{problem}", "{solution_a}", "{solution_b}")
 
-    def __post_init__(self):
-        _sampling_checks(self)
+    def check(self):
         _need(1 <= self.rounds <= 16, f"verifier.rounds must be between 1 and 16 (got {self.rounds})")
-        _need(self.template is None or all(k in self.template for k in ("{problem}", "{solution_a}", "{solution_b}")),
-              "verifier.template must contain {problem}, {solution_a} and {solution_b}")
 
 
 def _check_part(node, where: str) -> None:
