@@ -28,10 +28,10 @@ def _need(ok: bool, message: str) -> None:
 
 @dataclass
 class GenerationConfig:
-    n_samples: int = 16
+    n_samples: int = 8
     temperature: float = 0.7
     top_p: float = 0.9
-    max_new_tokens: int = 96
+    max_new_tokens: int = 64
     num_shots: int = 4
 
     def __post_init__(self):
