@@ -1,4 +1,15 @@
-"""HF transformers engine: seeded batched sampling and continuation log-probabilities."""
+"""HF transformers engine: seeded batched sampling and continuation log-probabilities.
+
+Two implementations behind one interface:
+* `fast=True` (default): our own decode loop (gvgap.engines.fast_decode) with
+  shared-prefix attention (gvgap.engines.shared_prefix): the prompt's KV is computed
+  once and never replicated, finished rows leave the batch and are refilled, nucleus
+  sampling avoids the full-vocabulary sort (gvgap.engines.sampling). Scoring prefills
+  the prefix shared by a batch of verification prompts once.
+  `attention="standard"` runs the same loop with the prompt KV replicated per row.
+* `fast=False`: plain `model.generate` and one padded forward per batch of
+  (prompt, continuation) rows, the reference the benchmark compares against.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +20,10 @@ from gvgap.engines.base import SamplingParams, cut_at_stop, prompt_seed
 
 class HFEngine:
     def __init__(self, model_path: str, dtype: str = "bfloat16", device: str = "cpu",
-                 batch_size: int = 32, threads: int | None = None, progress: bool = True):
+                 batch_size: int = 32, threads: int | None = None, progress: bool = True,
+                 fast: bool = True, attention: str = "shared_prefix", sampler: str = "fast",
+                 max_rows: int | None = 128, kv_budget_mb: float = 2048, prefill_tokens: int = 4096, min_shared: int = 16,
+                 topk: int = 64, skinny_linear: bool = True):
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -22,8 +36,28 @@ class HFEngine:
         self.tokenizer = AutoTokenizer.from_pretrained(model_path)
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
-        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, dtype))
+        from gvgap.engines.cpu import resolve_dtype
+
+        self.dtype = resolve_dtype(dtype, device)  # "auto": bf16 only where it is native
+        self.fast = bool(fast)
+        kwargs = {}
+        if self.fast:
+            from gvgap.engines.shared_prefix import register
+
+            kwargs["attn_implementation"] = register()  # behaves as sdpa without a context
+        self.model = AutoModelForCausalLM.from_pretrained(model_path, dtype=getattr(torch, self.dtype), **kwargs)
         self.model.to(device).eval()
+        self.decoder = None
+        if self.fast:
+            if device != "cpu":
+                raise ValueError("engine.fast=true runs on CPU only here; set engine.fast=false on GPU")
+            from gvgap.engines.fast_decode import FastDecoder
+
+            self.decoder = FastDecoder(
+                self.model, self.tokenizer, max_rows=int(max_rows or self.batch_size), kv_budget_mb=kv_budget_mb,
+                attention=attention, sampler=sampler, prefill_tokens=prefill_tokens,
+                min_shared=min_shared, topk=topk, skinny_linear=skinny_linear,
+            )
 
     def _bar(self, total, desc):
         from tqdm.auto import tqdm
@@ -33,8 +67,24 @@ class HFEngine:
     # -- sampling ------------------------------------------------------------------------
     def generate(self, prompts: list[str], params: SamplingParams, indices: list[int] | None = None) -> list[list[str]]:
         """`params.n` completions per prompt. Prompt i is seeded by (seed, indices[i])."""
+        indices = list(range(len(prompts))) if indices is None else list(indices)
+        if len(indices) != len(prompts):
+            raise ValueError("generate: indices and prompts differ in length")
+        if self.decoder is None:
+            return self._generate_plain(prompts, params, indices)
+        ids = [self.tokenizer(p).input_ids for p in prompts]
+        seeds = [prompt_seed(params.seed, i) for i in indices]
+        with self._bar(len(prompts) * params.n, "generate") as bar:
+            self.decoder.progress = bar.update
+            try:
+                seqs = self.decoder.generate_ids(ids, params, seeds)
+            finally:
+                self.decoder.progress = None
+        stop = tuple(params.stop or ())
+        return [[cut_at_stop(self.tokenizer.decode(s, skip_special_tokens=True), stop) for s in row] for row in seqs]
+
+    def _generate_plain(self, prompts, params, indices):
         torch = self.torch
-        indices = list(range(len(prompts))) if indices is None else indices
         out = []
         with self._bar(len(prompts) * params.n, "generate") as bar:
             for prompt, idx in zip(prompts, indices):
@@ -74,6 +124,19 @@ class HFEngine:
         Returns an array [len(prompts), len(continuations)]. A word that is several
         tokens (" Incorrect" in SmolLM2) is scored whole.
         """
+        if self.decoder is None:
+            return self._score_plain(prompts, continuations)
+        tok = self.tokenizer
+        cont_ids = [tok(c, add_special_tokens=False).input_ids for c in continuations]
+        prompt_ids = [tok(p).input_ids for p in prompts]
+        with self._bar(len(prompts) * len(continuations), "score") as bar:
+            self.decoder.progress = bar.update
+            try:
+                return self.decoder.score_ids(prompt_ids, cont_ids)
+            finally:
+                self.decoder.progress = None
+
+    def _score_plain(self, prompts, continuations):
         torch = self.torch
         tok = self.tokenizer
         cont_ids = [tok(c, add_special_tokens=False).input_ids for c in continuations]
