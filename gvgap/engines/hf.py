@@ -19,7 +19,7 @@ from gvgap.engines.base import SamplingParams, cut_at_stop, prompt_seed
 
 
 class HFEngine:
-    def __init__(self, model_path: str, dtype: str = "bfloat16", device: str = "cpu",
+    def __init__(self, model_path: str, dtype: str = "auto", device: str = "cpu",
                  batch_size: int = 32, threads: int | None = None, progress: bool = True,
                  fast: bool = True, attention: str = "shared_prefix", sampler: str = "fast",
                  max_rows: int | None = 128, kv_budget_mb: float = 2048, prefill_tokens: int = 4096, min_shared: int = 16,
@@ -39,7 +39,11 @@ class HFEngine:
         from gvgap.engines.cpu import resolve_dtype
 
         self.dtype = resolve_dtype(dtype, device)  # "auto": bf16 only where it is native
-        self.fast = bool(fast)
+        self.fast = bool(fast) and str(device).startswith("cpu")
+        if fast and not self.fast:
+            import logging
+
+            logging.getLogger("gvgap").warning("engine.fast=true is CPU-only; using plain generate on %s", device)
         kwargs = {}
         if self.fast:
             from gvgap.engines.shared_prefix import register
@@ -49,8 +53,6 @@ class HFEngine:
         self.model.to(device).eval()
         self.decoder = None
         if self.fast:
-            if device != "cpu":
-                raise ValueError("engine.fast=true runs on CPU only here; set engine.fast=false on GPU")
             from gvgap.engines.fast_decode import FastDecoder
 
             self.decoder = FastDecoder(
