@@ -50,7 +50,8 @@ def lines(series: dict, xlabel: str, ylabel: str, title: str, path, hline: float
 def bars(labels, counts, xlabel: str, title: str, path) -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=(5.5, 3.2))
-    ax.bar([str(x) for x in labels], counts, color="tab:blue")
+    # bars at positions 0..n-1 with the labels as tick text: no categorical-axis guessing
+    ax.bar(range(len(labels)), counts, color="tab:blue", tick_label=[str(x) for x in labels])
     ax.set_xlabel(xlabel)
     ax.set_ylabel("count")
     ax.set_title(title)
