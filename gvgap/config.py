@@ -198,7 +198,7 @@ def _check(schema: type, node, where: str) -> None:
         raise ConfigError(str(e)) from None
 
 
-PLUGIN_SCHEMAS = ("gvgap.verifiers.schemas", "gvgap.updaters.schemas", "gvgap.engines.vllm")
+PLUGIN_SCHEMAS = ("gvgap.verifiers.schemas", "gvgap.updaters.schemas", "gvgap.engines.vllm", "gvgap.engines.hf_schema")
 
 
 def _load_plugin_schemas() -> None:

@@ -38,6 +38,9 @@ def test_default_config_validates():
         ("model.source=ftp", "model.source"),
         ("logger.mode=sometimes", "logger.mode"),
         ("iterations=2 updater=none", "updater"),
+        ("engine.dtype=float8", "engine.dtype"),
+        ("engine.attention=magic", "engine.attention"),
+        ("engine.max_rows=0", "engine.max_rows"),
     ],
 )
 def test_bad_value_names_field(override, field):

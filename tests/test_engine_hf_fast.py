@@ -183,13 +183,15 @@ def test_first_two_tokens_follow_the_nucleus_distribution(path):
 
 def test_scoring_equals_plain(engines):
     # verification-shaped prompts: shared instruction + problem, different solutions
-    head = "Decide whether the solution is right.\nProblem: what is 17 + 25?\nSolution: "
-    prompts = [head + s + "\nVerdict:" for s in ("42", "it is 41", "42 because 17 + 25 = 42", "43")]
+    inst = "Decide whether the solution is right.\n"
+    heads = [inst + "Problem: what is 17 + 25?\nSolution: ", inst + "Problem: how many legs do 3 cats have?\nSolution: "]
+    sols = ("42", "it is 41", "42 because 17 + 25 = 42 and that is the final answer to it", "43", "42")
+    prompts = [h + s + "\nVerdict:" for h in heads for s in sols]
     prompts += ["Another problem entirely.\nSolution: 7\nVerdict:", "x"]
     conts = [" Correct", " Incorrect", "!", " a longer continuation"]
     a = engines["fast"].continuation_logprobs(prompts, conts)
     b = engines["plain"].continuation_logprobs(prompts, conts)
-    assert a.shape == (6, 4)
+    assert a.shape == (12, 4)
     np.testing.assert_allclose(a, b, atol=2e-4, rtol=1e-5)
     assert np.all(a < 0)
     one = engines["fast"].continuation_logprobs(prompts[:1], conts[:1])
@@ -204,3 +206,29 @@ def test_auto_dtype_resolves(path):
     assert e.dtype == resolve_dtype("auto") == ("bfloat16" if native_bf16() else "float32")
     assert str(e.model.dtype) == f"torch.{e.dtype}"
     assert resolve_dtype("float32") == "float32"
+
+
+def test_prefix_groups_partition(engines):
+    """The grouping used for scoring covers every prompt once, with a trunk that is a
+    common prefix shorter than every member."""
+    dec = engines["fast"].decoder
+    g = torch.Generator().manual_seed(0)
+    inst = torch.randint(3, 200, (30,), generator=g).tolist()
+    prompts = []
+    for _ in range(3):
+        prob = torch.randint(3, 200, (20,), generator=g).tolist()
+        for _ in range(6):
+            prompts.append(inst + prob + torch.randint(3, 200, (int(torch.randint(2, 40, (1,), generator=g)),),
+                                                       generator=g).tolist())
+    prompts.append(inst[:5])
+    prompts += [prompts[0]]  # a duplicate
+    groups = dec._prefix_groups(prompts)
+    seen = sorted(i for grp, _ in groups for i in grp)
+    assert seen == list(range(len(prompts)))
+    for grp, tl in groups:
+        assert tl == 0 or all(prompts[i][:tl] == prompts[grp[0]][:tl] and len(prompts[i]) > tl for i in grp)
+    # the three problems end up in groups that share instruction + problem (50 tokens)
+    assert sum(len(grp) for grp, tl in groups if tl >= 50) >= 18
+    for grp, tl in groups:
+        for sub in dec._length_buckets(grp, prompts, tl):
+            assert set(sub) <= set(grp)
