@@ -109,7 +109,7 @@ class Updater:
             gradient_accumulation_steps=c.gradient_accumulation_steps, learning_rate=c.learning_rate,
             lr_scheduler_type=c.lr_scheduler_type, warmup_steps=c.warmup_steps, weight_decay=c.weight_decay,
             max_grad_norm=c.max_grad_norm, optim="adamw_torch", logging_steps=c.logging_steps,
-            activation_checkpointing=c.gradient_checkpointing, max_length=c.max_length,
+            gradient_checkpointing=c.gradient_checkpointing, max_length=c.max_length,
             save_strategy="no", report_to="none", seed=seed, data_seed=seed, dataloader_num_workers=0,
             **self.runtime(),
         )
