@@ -115,13 +115,21 @@ class FastDecoder:
 
     # -- model calls --------------------------------------------------------------------
     def _forward(self, ctx: SharedPrefixContext, ids: torch.Tensor, keep=None):
+        """Logits [B, kept, V]. `keep`: None (last position), 0 (all), or a [B, 1] tensor of
+        each row's position. Per-row positions are gathered from the hidden states here:
+        transformers' `logits_to_keep` indexes every row with the same positions."""
         T = ids.shape[1]
         ctx.begin(T)
-        out = self.model(
-            input_ids=ids, position_ids=ctx.position_ids(T), use_cache=False, gvgap_ctx=ctx,
-            logits_to_keep=keep if keep is not None else 1,
-        )
-        return out.logits
+        if not torch.is_tensor(keep):
+            out = self.model(input_ids=ids, position_ids=ctx.position_ids(T), use_cache=False, gvgap_ctx=ctx,
+                             logits_to_keep=keep if keep is not None else 1)
+            return out.logits
+        hidden = self.model.get_decoder()(input_ids=ids, position_ids=ctx.position_ids(T), use_cache=False,
+                                          gvgap_ctx=ctx).last_hidden_state
+        hidden = hidden.gather(1, keep.to(hidden.device)[..., None].expand(-1, -1, hidden.shape[-1]))
+        logits = self.model.get_output_embeddings()(hidden)
+        cap = getattr(self.model.config, "final_logit_softcapping", None)
+        return torch.tanh(logits / cap) * cap if cap else logits
 
     def _token_bytes(self) -> int:
         return 2 * self.n_layers * self.kv_heads * self.head_dim * self.elem
