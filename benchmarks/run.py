@@ -497,7 +497,7 @@ def bench_metrics(args, res):
     from gvgap.metrics import default_ks, gap_metrics, pass_at_k_curve
 
     try:
-        from gvgap.weighting import Threshold
+        from gvgap.weight_fn.threshold import Threshold
     except Exception:  # noqa: BLE001
         Threshold = None
     rng = np.random.default_rng(0)
@@ -511,13 +511,13 @@ def bench_metrics(args, res):
     ks = default_ks(N)
     curve = pass_at_k_curve(utilities, ks)
     for t in taus:
-        w = Threshold(float(t))(scores) if Threshold else (scores >= t).astype(np.float64)
+        w = Threshold(tau=float(t))(scores) if Threshold else (scores >= t).astype(np.float64)
         m = gap_metrics(utilities, w)
         rows.append({"tau": float(t), "gap": m["gap"], "gap_rel": m["gap_rel"]})
     el = time.perf_counter() - t0
     res["metrics"] = {"shape": [P, N], "thresholds": len(taus), "seconds": el, "pass_at_k_ks": ks,
                       "pass_at_1": curve["1"], "gap_at_tau_0.5": rows[len(rows) // 2]["gap"],
-                      "weighting": "gvgap.weighting.Threshold" if Threshold else "inline threshold"}
+                      "weighting": "gvgap.weight_fn.threshold.Threshold" if Threshold else "inline threshold"}
     log(f"metrics: {P}x{N}, {len(taus)} thresholds + pass@k: {el * 1e3:.0f} ms")
 
 
@@ -622,7 +622,7 @@ def main(argv=None) -> dict:
     if args.model:
         model_path = args.model
     else:
-        from gvgap.engines.models import resolve_model
+        from gvgap.model.sources import resolve_model
 
         model_path = resolve_model(SMOL)
     t_all = time.perf_counter()

@@ -8,14 +8,13 @@ import sys
 from pathlib import Path
 
 import hydra
-from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from gvgap.config import Config, ConfigError, validate
+from gvgap.config import ConfigError, register_schemas, validate
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
-ConfigStore.instance().store(name="base_config", node=Config)
+register_schemas()  # the options' defaults name these schemas: they must exist before Hydra composes
 log = logging.getLogger("gvgap")
 
 

@@ -1,29 +1,27 @@
-"""Typed configs and validation: a wrong value fails before any model loads, with one
-line that names the field.
+"""The top-level config, the registration of every group's schema, and the rules that
+span groups. A wrong value fails before any model loads, with one line naming the field.
 
-Top-level keys are typed by the structured config `Config` (registered as `base_config`,
-first in conf/config.yaml's defaults), so Hydra rejects a non-number at compose time.
-Each group option is checked against the schema registered for its `_target_` in
-SCHEMAS, and every range rule lives in one `__post_init__`.
+Each config group owns its schema, beside its code (gvgap/verifiers/mc.py holds
+MCVerifierConfig; gvgap/model/schema.py holds ModelConfig), registered in Hydra's
+ConfigStore as `<group>/<option>_schema` and named in the option's `defaults`, so Hydra
+type-checks each option as it composes. `register_schemas()` imports those modules (it
+runs when gvgap.cli is imported, before composing). `validate()` then runs every schema's
+`__post_init__` (the range rules) and the cross-group rules below.
 """
 
 from __future__ import annotations
 
-import math
+import importlib
+import pkgutil
 from dataclasses import dataclass, field
 from typing import Any, List, Optional
 
-from omegaconf import MISSING, DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING, DictConfig
 
+from gvgap.schema import ConfigError, check, need, schema_of
 
-class ConfigError(ValueError):
-    """A config value is wrong; the message names the field."""
-
-
-def _need(ok: bool, message: str) -> None:
-    if not ok:
-        raise ConfigError(message)
+__all__ = ["Config", "ConfigError", "GenerationConfig", "check_option", "register_schemas", "validate"]
 
 
 @dataclass
@@ -35,15 +33,17 @@ class GenerationConfig:
     num_shots: int = 4
 
     def __post_init__(self):
-        _need(self.n_samples >= 1, f"generation.n_samples must be >= 1 (got {self.n_samples})")
-        _need(self.temperature >= 0, f"generation.temperature must be >= 0 (got {self.temperature})")
-        _need(0 < self.top_p <= 1, f"generation.top_p must be in (0, 1] (got {self.top_p})")
-        _need(self.max_new_tokens >= 1, f"generation.max_new_tokens must be >= 1 (got {self.max_new_tokens})")
-        _need(self.num_shots >= 0, f"generation.num_shots must be >= 0 (got {self.num_shots})")
+        need(self.n_samples >= 1, f"generation.n_samples must be >= 1 (got {self.n_samples})")
+        need(self.temperature >= 0, f"generation.temperature must be >= 0 (got {self.temperature})")
+        need(0 < self.top_p <= 1, f"generation.top_p must be in (0, 1] (got {self.top_p})")
+        need(self.max_new_tokens >= 1, f"generation.max_new_tokens must be >= 1 (got {self.max_new_tokens})")
+        need(self.num_shots >= 0, f"generation.num_shots must be >= 0 (got {self.num_shots})")
 
 
 @dataclass
 class Config:
+    """Registered as `base_config`, first in conf/config.yaml's defaults."""
+
     seed: int = 0
     iterations: int = 0
     generation: GenerationConfig = field(default_factory=GenerationConfig)
@@ -58,186 +58,70 @@ class Config:
     logger: Any = MISSING
 
 
-# -- group schemas, keyed by _target_ -------------------------------------------------------
-@dataclass
-class ModelConfig:
-    name: str = MISSING
-    source: str = MISSING  # pip_gguf | pip_gguf_assemble | tiny_random | local | hub
-    path: Optional[str] = None
-    package: Optional[str] = None
-    gguf_file: Optional[str] = None
-    assemble: Optional[str] = None  # function of `package` that returns the GGUF path
-    arch: str = "llama"
-    seed: int = 0
-    params: Optional[float] = None  # parameter count
-    train_tokens: Optional[float] = None  # pre-training tokens
-    family: Optional[str] = None
-    citation: Optional[str] = None
-
-    def __post_init__(self):
-        _need(self.source in ("pip_gguf", "pip_gguf_assemble", "tiny_random", "local", "hub"),
-              f"model.source must be pip_gguf, pip_gguf_assemble, tiny_random, local or hub (got {self.source!r})")
-        _need(self.source != "pip_gguf_assemble" or bool(self.package),
-              "model.package is required for source pip_gguf_assemble")
-        _need(self.source not in ("local", "hub") or bool(self.path), "model.path is required for source local/hub")
-        _need(self.source != "pip_gguf" or bool(self.package and self.gguf_file),
-              "model.package and model.gguf_file are required for source pip_gguf")
+# Where each group's schemas live. Every module of a package in PART_PACKAGES defines
+# one part (a new verifier is one new module there, found by listing the package); the
+# engine and updater packages also hold torch code, so their schema modules are named.
+PART_PACKAGES = ("gvgap.verifiers", "gvgap.weight_fn", "gvgap.logger")
+SCHEMA_MODULES = ("gvgap.model.schema", "gvgap.engines.hf_schema", "gvgap.engines.vllm",
+                  "gvgap.updaters.schemas", "gvgap.updaters.none")
+GROUPS_WITH_TARGET = ("engine", "verifier", "weight_fn", "updater", "logger")
 
 
-@dataclass
-class TaskConfig:
-    name: str = MISSING
-    limit: Optional[int] = None
-    options: Any = None  # unused; tasks take their extra keys as options
-
-    def __post_init__(self):
-        from gvgap.tasks import REGISTRY
-
-        _need(self.name in REGISTRY, f"task.name must be one of {sorted(REGISTRY)} (got {self.name!r})")
-        _need(self.limit is None or self.limit >= 1, f"task.limit must be >= 1 or null (got {self.limit})")
-
-
-@dataclass
-class WeightSchema:
-    """Base of weight_fn schemas: every weight function has the NaN rule."""
-
-    nan_weight: float = 0.0
-
-    def __post_init__(self):
-        _need(self.nan_weight >= 0, f"weight_fn.nan_weight must be >= 0 (got {self.nan_weight})")
-        self.check()
-
-    def check(self) -> None:
-        pass
-
-
-@dataclass
-class ThresholdConfig(WeightSchema):
-    _target_: str = "gvgap.weighting.Threshold"
-    tau: float = 0.8
-
-    def check(self):
-        _need(math.isfinite(self.tau), f"weight_fn.tau must be a finite number (got {self.tau})")
-
-
-@dataclass
-class QuantileConfig(WeightSchema):
-    _target_: str = "gvgap.weighting.Quantile"
-    q: float = 0.8
-
-    def check(self):
-        _need(0 <= self.q <= 1, f"weight_fn.q must be in [0, 1] (got {self.q})")
-
-
-@dataclass
-class ExpConfig(WeightSchema):
-    _target_: str = "gvgap.weighting.Exp"
-    beta: float = 1.0
-
-    def check(self):
-        _need(self.beta > 0, f"weight_fn.beta must be > 0 (got {self.beta})")
-
-
-@dataclass
-class MCVerifierConfig:
-    _target_: str = "gvgap.verifiers.mc.MCVerifier"
-    num_verifications: int = 1
-    model: Any = None
-    positive: str = " Correct"
-    negative: str = " Incorrect"
-    template: Optional[str] = None
-
-    def __post_init__(self):
-        _need(self.num_verifications >= 1, f"verifier.num_verifications must be >= 1 (got {self.num_verifications})")
-
-
-@dataclass
-class OracleVerifierConfig:
-    _target_: str = "gvgap.verifiers.oracle.OracleVerifier"
-    num_verifications: int = 1
-    model: Any = None
-
-    def __post_init__(self):
-        _need(self.num_verifications >= 1, f"verifier.num_verifications must be >= 1 (got {self.num_verifications})")
-
-
-@dataclass
-class WandbLoggerConfig:
-    _target_: str = "gvgap.tracking.WandbLogger"
-    project: str = "gvgap"
-    entity: Optional[str] = None
-    mode: str = "offline"
-    tags: List[str] = field(default_factory=list)
-
-    def __post_init__(self):
-        _need(self.mode in ("offline", "online", "disabled"),
-              f"logger.mode must be offline, online or disabled (got {self.mode!r})")
-
-
-SCHEMAS: dict[str, type] = {
-    c._target_: c
-    for c in (ThresholdConfig, QuantileConfig, ExpConfig, MCVerifierConfig, OracleVerifierConfig, WandbLoggerConfig)
-}
-
-
-def register_schema(cls: type) -> type:
-    """Decorator for group-option schemas defined elsewhere (verifiers, updaters)."""
-    SCHEMAS[cls._target_] = cls
-    return cls
-
-
-def _check(schema: type, node, where: str) -> None:
-    try:
-        merged = OmegaConf.merge(OmegaConf.structured(schema), node)
-        OmegaConf.to_object(merged)  # runs __post_init__
-    except OmegaConfBaseException as e:
-        key = getattr(e, "full_key", None) or ""
-        msg = str(e).splitlines()[0]
-        raise ConfigError(f"{where}.{key}: {msg}" if key else f"{where}: {msg}") from None
-    except ConfigError as e:  # from __post_init__: names the field itself
-        raise ConfigError(str(e)) from None
-
-
-PLUGIN_SCHEMAS = ("gvgap.verifiers.schemas", "gvgap.updaters.schemas", "gvgap.engines.vllm", "gvgap.engines.hf_schema")
-
-
-def _load_plugin_schemas() -> None:
-    """Schemas of verifiers and updaters live beside their code; importing those light
-    modules registers them (no torch imported)."""
-    import importlib
-
-    for name in PLUGIN_SCHEMAS:
+def register_schemas() -> None:
+    """Put `base_config` and every group's schemas in Hydra's ConfigStore (idempotent;
+    imports no torch)."""
+    ConfigStore.instance().store(name="base_config", node=Config)
+    names = list(SCHEMA_MODULES)
+    for package in PART_PACKAGES:
+        path = importlib.import_module(package).__path__
+        names += [f"{package}.{m.name}" for m in pkgutil.iter_modules(path)]
+    for name in names:
         importlib.import_module(name)
 
 
 def validate(cfg: DictConfig) -> None:
     """Raise ConfigError (one line, naming the field) if any value is out of range."""
-    _load_plugin_schemas()
-    _check(GenerationConfig, cfg.generation, "generation")
-    _need(cfg.iterations >= 0, f"iterations must be >= 0 (got {cfg.iterations})")
+    from gvgap.model.schema import ModelConfig
+    from gvgap.tasks.schema import check_task
+
+    register_schemas()
+    check(GenerationConfig, cfg.generation, "generation")
+    need(cfg.iterations >= 0, f"iterations must be >= 0 (got {cfg.iterations})")
+    check(ModelConfig, cfg.model, "model")
+    check_task(cfg.task)
+    for group in GROUPS_WITH_TARGET:
+        check_option(group, cfg[group])
+    if cfg.verifier.get("model") is not None:
+        check(ModelConfig, cfg.verifier.model, "verifier.model")
+    check_combination(cfg)
+
+
+def check_combination(cfg) -> None:
+    """The rules that need more than one group."""
     n = cfg.generation.n_samples
     for k in cfg.pass_at_k or []:
-        _need(1 <= k <= n, f"pass_at_k: k={k} must be between 1 and generation.n_samples={n}")
-    _check(ModelConfig, cfg.model, "model")
-    task_node = OmegaConf.masked_copy(cfg.task, [k for k in ("name", "limit") if k in cfg.task])
-    _check(TaskConfig, task_node, "task")
-    for group in ("engine", "verifier", "weight_fn", "updater", "logger"):
-        node = cfg[group]
-        if node is not None:  # resolve ${...} against the whole config before checking alone
-            node = OmegaConf.create(OmegaConf.to_container(node, resolve=True))
-        target = node.get("_target_") if node is not None else None
-        _need(target is not None, f"{group}._target_ is missing")
-        if target in SCHEMAS:
-            _check(SCHEMAS[target], node, group)
-    vmodel = cfg.verifier.get("model")
-    if vmodel is not None:
-        _check(ModelConfig, vmodel, "verifier.model")
-    from gvgap.verifiers.schemas import check_combination
-
-    check_combination(cfg)
+        need(1 <= k <= n, f"pass_at_k: k={k} must be between 1 and generation.n_samples={n}")
+    v, w = cfg.verifier, cfg.weight_fn
+    if v.get("_target_") == "gvgap.verifiers.tournament.TournamentVerifier":
+        r = int(v.get("rounds", 2))
+        need(2 ** r <= n, f"verifier.rounds={r} needs generation.n_samples >= {2 ** r} (got {n})")
+        if w.get("_target_") == "gvgap.weight_fn.tournament.Tournament":
+            need(int(w.get("round", 1)) <= r, f"weight_fn.round={w.get('round')} exceeds verifier.rounds={r}")
     if cfg.iterations > 0:
-        _need(cfg.updater._target_ != "gvgap.updaters.none.NoUpdate",
-              "updater: iterations > 0 needs an updater (updater=sft or updater=rpo), not updater=none")
+        need(cfg.updater._target_ != "gvgap.updaters.none.NoUpdate",
+             "updater: iterations > 0 needs an updater (updater=sft or updater=rpo), not updater=none")
         # RPO pairs kept (weight > 0) with dropped (weight = 0) samples; all-positive weights give no pairs
-        _need(not (cfg.updater._target_.endswith("RPOUpdater") and cfg.weight_fn._target_.endswith(("Exp", "Calibrated"))),
-              "updater: updater=rpo needs a filtering weight_fn (threshold, quantile, tournament), not exp/calibrated")
+        need(not (cfg.updater._target_.endswith("RPOUpdater") and cfg.weight_fn._target_.endswith(("Exp", "Calibrated"))),
+             "updater: updater=rpo needs a filtering weight_fn (threshold, quantile, tournament), not exp/calibrated")
+
+
+def check_option(group: str, node, where: str | None = None) -> None:
+    """Check one option of a group with a `_target_` against the schema registered for it
+    (also for commands that swap an option, e.g. re-measuring with another weight_fn)."""
+    register_schemas()
+    where = where or group
+    target = node.get("_target_") if node is not None else None
+    need(target is not None, f"{where}._target_ is missing")
+    schema = schema_of(group, target)
+    if schema is not None:  # a part of your own without a registered schema is not range-checked
+        check(schema, node, where)

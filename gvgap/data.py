@@ -79,7 +79,7 @@ def data_dir(override: str | os.PathLike | None = None) -> Path:
         return Path(override).expanduser()
     if os.environ.get("GVGAP_DATA_DIR"):
         return Path(os.environ["GVGAP_DATA_DIR"]).expanduser()
-    from gvgap.engines.models import cache_dir
+    from gvgap.model.sources import cache_dir
 
     return cache_dir() / "data"
 

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from gvgap import artifacts as A
 from gvgap.config import validate
 from gvgap.engines.base import SamplingParams
-from gvgap.engines.models import cache_dir, model_fingerprint, resolve_model
+from gvgap.model.sources import cache_dir, model_fingerprint, resolve_model
 from gvgap.measure import measure_round
 from gvgap.report import write_report
 from gvgap.tasks import get_task

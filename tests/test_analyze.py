@@ -14,7 +14,7 @@ from gvgap import metrics as M
 from gvgap.measure import matrix, prompt_order
 from gvgap.pipeline import build_task, grade, measure_stage
 from gvgap.verifiers.base import frame, score_matrix
-from gvgap.weighting import Threshold
+from gvgap.weight_fn.threshold import Threshold
 from tests.conftest import compose
 
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -16,7 +16,7 @@ import torch
 
 from gvgap.engines.base import SamplingParams
 from gvgap.engines.hf import HFEngine
-from gvgap.engines.models import build_tiny_random
+from gvgap.model.sources import build_tiny_random
 
 PREFIX = "Question: 12 + 30 = ?\nAnswer: 42\n\nQuestion: 7 + 8 = ?\nAnswer: 15\n\n"
 PROMPTS = [PREFIX + "Question: 3 + 4 = ?\nAnswer:", PREFIX + "Question: 10 + 25 = ?\nAnswer:",

@@ -28,7 +28,7 @@ class FakeLLM:
     instances: list = []
 
     def __init__(self, **kwargs):
-        from gvgap.engines.models import byte_tokenizer
+        from gvgap.model.sources import byte_tokenizer
 
         self.kwargs = kwargs
         self.calls = []

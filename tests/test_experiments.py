@@ -123,7 +123,7 @@ def test_smoke_overrides_shrink_any_experiment(composer):
     validate(cfg)
     assert cfg.model.source == "tiny_random" and cfg.verifier.model.source == "tiny_random"
     assert cfg.generation.n_samples == 4 and cfg.task.limit == 2 and cfg.generation.max_new_tokens == 16
-    assert cfg.logger._target_ == "gvgap.tracking.NullLogger"
+    assert cfg.logger._target_ == "gvgap.logger.none.NullLogger"
     assert cfg.generation.temperature == 0.7  # the paper's sampling is kept
 
 

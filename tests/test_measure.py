@@ -9,7 +9,8 @@ import pytest
 from gvgap import metrics as M
 from gvgap.measure import measure
 from gvgap.verifiers.base import frame
-from gvgap.weighting import Calibrated, Threshold
+from gvgap.weight_fn.calibrated import Calibrated
+from gvgap.weight_fn.threshold import Threshold
 
 # 2 prompts x 4 samples; answers and utilities chosen so every number is easy by hand
 ANS = [["4", "4", "5", None], ["9", "8", "9", "9"]]

@@ -11,7 +11,7 @@ from gvgap import artifacts as A
 from gvgap.measure import matrix, prompt_order
 from gvgap.pipeline import run
 from gvgap.verifiers.base import score_matrix
-from gvgap.weighting import Quantile
+from gvgap.weight_fn.quantile import Quantile
 from tests.conftest import compose
 
 SMALL = ["model=tiny_random", "logger=none", "task.limit=3", "generation.n_samples=4",

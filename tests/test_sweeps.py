@@ -42,7 +42,7 @@ def make_run(root: Path, name: str, mdl: dict, verifier: str = "mc", *, utilitie
            "generation": {"n_samples": 5, "temperature": temperature, "top_p": 0.9, "max_new_tokens": 16,
                           "num_shots": 4},
            "model": mdl, "task": {"name": "arithmetic", "limit": 2},
-           "verifier": vcfg, "weight_fn": {"_target_": "gvgap.weighting.Quantile", "q": 0.8, "nan_weight": 0.0},
+           "verifier": vcfg, "weight_fn": {"_target_": "gvgap.weight_fn.quantile.Quantile", "q": 0.8, "nan_weight": 0.0},
            "updater": {"_target_": "gvgap.updaters.none.NoUpdate"}}
     (run / "config.yaml").write_text(yaml.safe_dump(cfg))
     if utilities is not None:

@@ -43,7 +43,7 @@ def tiny(tmp_path_factory):
     """A private copy of the tiny random model (its hash is checked after updates)."""
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("GVGAP_CACHE", str(tmp_path_factory.mktemp("cache")))
-        from gvgap.engines.models import build_tiny_random
+        from gvgap.model.sources import build_tiny_random
 
         src = build_tiny_random()
     dst = tmp_path_factory.mktemp("model") / "tiny"
@@ -242,7 +242,6 @@ def test_rpo_without_pairs_is_skipped(tiny, tmp_path):
         ("updater.device=tpu", "updater.device"),
         ("updater.lora.r=0", "updater.lora.r"),
         ("updater.save_dtype=int8", "updater.save_dtype"),
-        ("updater.learning_rate=fast", "updater.learning_rate"),
         ("updater=rpo updater.beta=0", "updater.beta"),
         ("updater=rpo updater.sft_weight=-1", "updater.sft_weight"),
         ("updater=rpo updater.max_pairs_per_prompt=0", "updater.max_pairs_per_prompt"),

@@ -7,8 +7,7 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from gvgap.config import ConfigError, validate
-from gvgap.verifiers.schemas import check_combination
+from gvgap.config import ConfigError, check_combination, validate
 from tests.conftest import compose as hydra_compose
 
 
@@ -61,7 +60,7 @@ def test_instantiated_values():
     e = instantiate(compose(["verifier=ensemble"]).verifier, _convert_="all")
     assert [label for label, _, _ in e.members] == ["mc", "cot_binary"]
     cfg = compose(["weight_fn=calibrated"])
-    cfg.weight_fn.base = {"_target_": "gvgap.weighting.Threshold", "tau": 0.5}
+    cfg.weight_fn.base = {"_target_": "gvgap.weight_fn.threshold.Threshold", "tau": 0.5}
     validate(cfg)
     c = instantiate(cfg.weight_fn)
     assert c.base.tau == 0.5 and c.holdout == 0.2
@@ -81,7 +80,7 @@ def test_instantiated_values():
     ("verifier=ensemble verifier.members.0.weight_fn.q=2", "verifier.members[0].weight_fn"),
     ("verifier=ensemble +verifier.members.1.verifier.max_new_tokens=0", "verifier.members[1].verifier"),
     ("verifier=ensemble +verifier.members.1.verifier.model=x", "verifier.members[1].verifier.model"),
-    ("weight_fn=calibrated +weight_fn.base={_target_:gvgap.weighting.Exp,beta:0}", "weight_fn.base"),
+    ("weight_fn=calibrated +weight_fn.base={_target_:gvgap.weight_fn.exp.Exp,beta:0}", "weight_fn.base"),
     ("weight_fn=tournament weight_fn.round=-1", "weight_fn.round"),
     ("weight_fn=calibrated weight_fn.holdout=1", "weight_fn.holdout"),
     ("weight_fn=calibrated weight_fn.alphas=[]", "weight_fn.alphas"),

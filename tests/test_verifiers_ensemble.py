@@ -11,7 +11,8 @@ from gvgap.metrics import pass_at_k_mean
 from gvgap.verifiers.base import frame, member_names, score_matrix
 from gvgap.verifiers.ensemble import EnsembleVerifier
 from gvgap.verifiers.oracle import OracleVerifier
-from gvgap.weighting import Quantile, Threshold
+from gvgap.weight_fn.quantile import Quantile
+from gvgap.weight_fn.threshold import Threshold
 from tests.test_verifiers_cot import make_input
 
 
@@ -80,9 +81,9 @@ def test_measure_weights_follow_only_the_top_level_rows():
 def test_member_configs_are_built_and_checked():
     e = EnsembleVerifier(members=[
         {"verifier": {"_target_": "gvgap.verifiers.oracle.OracleVerifier"},
-         "weight_fn": {"_target_": "gvgap.weighting.Threshold", "tau": 1.0}},
+         "weight_fn": {"_target_": "gvgap.weight_fn.threshold.Threshold", "tau": 1.0}},
         {"verifier": {"_target_": "gvgap.verifiers.oracle.OracleVerifier"},
-         "weight_fn": {"_target_": "gvgap.weighting.Quantile", "q": 0.5}}])
+         "weight_fn": {"_target_": "gvgap.weight_fn.quantile.Quantile", "q": 0.5}}])
     assert [label for label, _, _ in e.members] == ["oracle", "oracle#2"]
     assert not e.needs_model
     assert isinstance(e.members[1][2], Quantile)

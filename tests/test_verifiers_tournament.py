@@ -11,7 +11,7 @@ import pytest
 from gvgap.measure import measure
 from gvgap.verifiers.base import score_matrix
 from gvgap.verifiers.tournament import NOT_ENTERED, TournamentVerifier, first_position_stats
-from gvgap.weighting import Tournament
+from gvgap.weight_fn.tournament import Tournament
 from tests.test_verifiers_cot import ScriptedEngine, make_input
 
 

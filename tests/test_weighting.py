@@ -5,7 +5,11 @@ import numpy as np
 import pytest
 
 from gvgap.metrics import prompt_means
-from gvgap.weighting import Calibrated, Exp, Quantile, Threshold, Tournament, default_alphas, threshold_sweep
+from gvgap.weight_fn.calibrated import Calibrated, default_alphas
+from gvgap.weight_fn.exp import Exp
+from gvgap.weight_fn.quantile import Quantile
+from gvgap.weight_fn.threshold import Threshold, threshold_sweep
+from gvgap.weight_fn.tournament import Tournament
 
 NAN = np.nan
 

@@ -8,7 +8,8 @@ import math
 import pytest
 from omegaconf import OmegaConf
 
-from gvgap.config import ModelConfig, _check
+from gvgap.model.schema import ModelConfig
+from gvgap.schema import check
 from tests.conftest import REPO
 
 CONF = REPO / "conf" / "model"
@@ -32,7 +33,9 @@ ZOO = sorted(p.stem for p in CONF.glob("*.yaml") if p.stem not in ("tiny_random"
 
 
 def load(name):
-    return OmegaConf.load(CONF / f"{name}.yaml")
+    cfg = OmegaConf.load(CONF / f"{name}.yaml")
+    assert list(cfg.pop("defaults")) == ["schema", "_self_"], name  # typed by gvgap.model.schema when composed
+    return cfg
 
 
 def size_from_name(name: str) -> float:
@@ -52,7 +55,7 @@ def test_the_paper_zoo_is_complete_with_hub_ids():
 def test_each_model_config_is_valid_and_cites_its_figures(name):
     cfg = load(name)
     if cfg.source != "pip_gguf_assemble":  # gemma3_270m needs a source the lead adds (see docs)
-        _check(ModelConfig, cfg, "model")
+        check(ModelConfig, cfg, "model")
     assert cfg.name and cfg.family and len(cfg.citation) > 30
     params, tokens = float(cfg.params), float(cfg.train_tokens)
     # the parameter count agrees with the size in the name (within 30%: 0.5B models have 0.49-0.62B)

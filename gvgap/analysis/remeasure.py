@@ -50,7 +50,7 @@ def sweep(run_dir, combos, only_rounds=None, n_boot: int = 1000) -> pd.DataFrame
     and their bootstrap CIs, the share of samples kept and the prompts left empty."""
     from hydra.utils import instantiate
 
-    from gvgap.config import SCHEMAS, _check
+    from gvgap.config import check_option
 
     cfg0 = load_config(run_dir)
     u_max = task_u_max(cfg0)
@@ -61,8 +61,7 @@ def sweep(run_dir, combos, only_rounds=None, n_boot: int = 1000) -> pd.DataFrame
         gens, ver = load_round(run_dir, t)
         for swept, cfg in combos:
             target = cfg.weight_fn.get("_target_")
-            if target in SCHEMAS:
-                _check(SCHEMAS[target], cfg.weight_fn, "weight_fn")
+            check_option("weight_fn", cfg.weight_fn)
             m, w = measure(gens, ver, instantiate(cfg.weight_fn), cfg.pass_at_k, u_max=u_max, n_boot=n_boot,
                            diversity=False)
             rows.append({"round": t, "weight_fn": str(target).rsplit(".", 1)[-1], **swept,

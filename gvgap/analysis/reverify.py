@@ -23,7 +23,7 @@ log = logging.getLogger("gvgap")
 
 def generator_path(src: Path, cfg: DictConfig, t: int) -> str:
     """The generator of round t: the base model, or the model trained after round t-1."""
-    from gvgap.engines.models import resolve_model
+    from gvgap.model.sources import resolve_model
 
     if t == 0:
         return resolve_model(cfg.model)
@@ -58,13 +58,11 @@ def reverify(src, cfg: DictConfig, out, only_rounds=None) -> list[dict]:
 
     from gvgap.config import validate
     from gvgap.pipeline import EnginePool, build_task, measure_stage, verify_stage
-    from gvgap.verifiers.schemas import check_combination
 
     src, out = Path(src), Path(out)
     if src.resolve() == out.resolve():
         raise ValueError("out= must be a new run directory, not the source run")
     validate(cfg)
-    check_combination(cfg)
     old = load_config(src)
     for key in ("model", "task", "generation", "seed"):
         if _plain(old[key]) != _plain(cfg[key]):

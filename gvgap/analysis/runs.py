@@ -82,7 +82,9 @@ def group_option(group: str, name: str) -> DictConfig:
     if not path.exists():
         known = sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
         raise ValueError(f"{group}={name}: no such option (known: {', '.join(known)})")
-    return OmegaConf.load(path)
+    cfg = OmegaConf.load(path)
+    cfg.pop("defaults", None)  # the option's schema: validate() checks the values against it
+    return cfg
 
 
 def parse_overrides(args: list[str]) -> tuple[dict, dict, dict]:

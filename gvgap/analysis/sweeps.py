@@ -173,7 +173,8 @@ def run_info(run, root) -> dict:
 def paper_weight_fns(kind: str, rounds: int = 5) -> list[tuple[str, object]]:
     """The paper's settings per verifier (Tables 3-4); the first is the headline one used
     in Fig. 1, 3 and 12 (MC top 0.8, CoT-Score tau 8, tournament round 5)."""
-    from gvgap.weighting import Quantile, Threshold
+    from gvgap.weight_fn.quantile import Quantile
+    from gvgap.weight_fn.threshold import Threshold
 
     k = max(0, min(5, rounds))  # a tournament score is the number of rounds survived
     table = {
@@ -394,7 +395,8 @@ def plot_rounds(df: pd.DataFrame, path_curves, path_passk) -> list[Path]:
 
 # -- thresholds (Fig. 5, 6, 14, 15) -----------------------------------------------------------
 def threshold_grid(kind: str, rounds: int = 0) -> list[tuple[str, float, object]]:
-    from gvgap.weighting import Quantile, Threshold
+    from gvgap.weight_fn.quantile import Quantile
+    from gvgap.weight_fn.threshold import Threshold
 
     if kind == "mc":
         qs = [round(0.1 * i, 1) for i in range(1, 10)]

@@ -19,11 +19,15 @@ from gvgap.engines.base import SamplingParams, cut_at_stop, prompt_seed
 
 
 class HFEngine:
-    def __init__(self, model_path: str, dtype: str = "auto", device: str = "cpu",
-                 batch_size: int = 32, threads: int | None = None, progress: bool = True,
-                 fast: bool = True, attention: str = "shared_prefix", sampler: str = "fast",
-                 max_rows: int | None = 128, kv_budget_mb: float = 2048, prefill_tokens: int = 4096, min_shared: int = 16,
-                 topk: int = 64, skinny_linear: bool = True):
+    def __init__(self, model_path: str, **options):
+        """options: the fields of HFEngineConfig (gvgap/engines/hf_schema.py), which holds
+        their defaults and ranges (a bad value raises gvgap.schema.ConfigError)."""
+        from gvgap.engines.hf_schema import HFEngineConfig
+
+        c = HFEngineConfig(**options)
+        dtype, device, batch_size, threads, progress = c.dtype, c.device, c.batch_size, c.threads, c.progress
+        fast, attention, sampler, max_rows, kv_budget_mb = c.fast, c.attention, c.sampler, c.max_rows, c.kv_budget_mb
+        prefill_tokens, min_shared, topk, skinny_linear = c.prefill_tokens, c.min_shared, c.topk, c.skinny_linear
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 

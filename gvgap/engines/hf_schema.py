@@ -1,7 +1,6 @@
-"""Config schema of engine=hf (torch-free, so the CLI validates before loading models).
-
-Registered on import; add "gvgap.engines.hf_schema" to gvgap.config.PLUGIN_SCHEMAS to
-have `python -m gvgap` check engine.* values up front.
+"""Config schema of engine=hf: the one place its options' defaults and ranges are
+written (HFEngine builds itself from it). Registered as `engine/hf_schema`, named in
+conf/engine/hf.yaml's defaults. Torch-free, so the CLI validates before loading models.
 """
 
 from __future__ import annotations
@@ -9,10 +8,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from gvgap.config import _need, register_schema
+from gvgap.schema import need, store
 
 
-@register_schema
+@store("engine", "hf_schema")
 @dataclass
 class HFEngineConfig:
     _target_: str = "gvgap.engines.hf.HFEngine"
@@ -32,15 +31,15 @@ class HFEngineConfig:
     skinny_linear: bool = True
 
     def __post_init__(self):
-        _need(self.dtype in ("auto", "bfloat16", "float16", "float32"),
+        need(self.dtype in ("auto", "bfloat16", "float16", "float32"),
               f"engine.dtype must be auto, bfloat16, float16 or float32 (got {self.dtype!r})")
-        _need(self.attention in ("shared_prefix", "standard"),
+        need(self.attention in ("shared_prefix", "standard"),
               f"engine.attention must be shared_prefix or standard (got {self.attention!r})")
-        _need(self.sampler in ("fast", "reference"), f"engine.sampler must be fast or reference (got {self.sampler!r})")
-        _need(self.batch_size >= 1, f"engine.batch_size must be >= 1 (got {self.batch_size})")
-        _need(self.max_rows is None or self.max_rows >= 1, f"engine.max_rows must be >= 1 or null (got {self.max_rows})")
-        _need(self.kv_budget_mb > 0, f"engine.kv_budget_mb must be > 0 (got {self.kv_budget_mb})")
-        _need(self.prefill_tokens >= 1, f"engine.prefill_tokens must be >= 1 (got {self.prefill_tokens})")
-        _need(self.min_shared >= 1, f"engine.min_shared must be >= 1 (got {self.min_shared})")
-        _need(self.topk >= 1, f"engine.topk must be >= 1 (got {self.topk})")
-        _need(self.threads is None or self.threads >= 1, f"engine.threads must be >= 1 or null (got {self.threads})")
+        need(self.sampler in ("fast", "reference"), f"engine.sampler must be fast or reference (got {self.sampler!r})")
+        need(self.batch_size >= 1, f"engine.batch_size must be >= 1 (got {self.batch_size})")
+        need(self.max_rows is None or self.max_rows >= 1, f"engine.max_rows must be >= 1 or null (got {self.max_rows})")
+        need(self.kv_budget_mb > 0, f"engine.kv_budget_mb must be > 0 (got {self.kv_budget_mb})")
+        need(self.prefill_tokens >= 1, f"engine.prefill_tokens must be >= 1 (got {self.prefill_tokens})")
+        need(self.min_shared >= 1, f"engine.min_shared must be >= 1 (got {self.min_shared})")
+        need(self.topk >= 1, f"engine.topk must be >= 1 (got {self.topk})")
+        need(self.threads is None or self.threads >= 1, f"engine.threads must be >= 1 or null (got {self.threads})")

@@ -20,11 +20,12 @@ from typing import Optional
 
 import numpy as np
 
-from gvgap.config import _need, register_schema
 from gvgap.engines.base import SamplingParams, cut_at_stop, prompt_seed
+from gvgap.schema import need as _need
+from gvgap.schema import store
 
 
-@register_schema
+@store("engine", "vllm_schema")
 @dataclass
 class VLLMEngineConfig:
     _target_: str = "gvgap.engines.vllm.VLLMEngine"

@@ -1,4 +1,5 @@
-"""Config schemas of updaters (registered into gvgap.config.SCHEMAS). Torch-free: imported on
+"""Config schemas of updaters (registered in Hydra's ConfigStore as updater/<name>_schema,
+named in conf/updater/<name>.yaml's defaults). Torch-free: imported on
 every validation, and by the updaters themselves for their defaults, so the two never drift."""
 
 from __future__ import annotations
@@ -7,7 +8,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from gvgap.config import _need, register_schema
+from gvgap.schema import need as _need
+from gvgap.schema import store
 
 
 @dataclass
@@ -78,7 +80,7 @@ class TrainSettings:
 SCHEDULERS = ("linear", "constant", "constant_with_warmup", "cosine")
 
 
-@register_schema
+@store("updater", "sft_schema")
 @dataclass
 class SFTUpdaterConfig(TrainSettings):
     _target_: str = "gvgap.updaters.sft.SFTUpdater"
@@ -94,7 +96,7 @@ class SFTUpdaterConfig(TrainSettings):
               f"updater.example_weighting must be global or prompt (got {self.example_weighting!r})")
 
 
-@register_schema
+@store("updater", "rpo_schema")
 @dataclass
 class RPOUpdaterConfig(TrainSettings):
     _target_: str = "gvgap.updaters.rpo.RPOUpdater"

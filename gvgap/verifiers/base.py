@@ -2,7 +2,7 @@
 
 A verifier returns one row per verification: (prompt_id, sample_id, verifier,
 verification_id, score, raw). score is NaN when the verifier's output could not be
-parsed; the weight function decides what a NaN weighs (see gvgap.weighting).
+parsed; the weight function decides what a NaN weighs (see gvgap.weight_fn).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from gvgap.tasks.base import Problem, Task
+from gvgap.verifiers.schema import VerifierSchema
 
 COLUMNS = ["prompt_id", "sample_id", "verifier", "verification_id", "score", "raw"]
 
@@ -29,15 +30,18 @@ class VerifyInput:
 
 
 class Verifier:
+    """Keyword options are the fields of `schema` (the verifier's dataclass, registered in
+    Hydra's ConfigStore), which holds their defaults and ranges; `self.cfg` is the checked
+    instance (a bad value raises gvgap.schema.ConfigError, a ValueError)."""
+
     name = "verifier"
     needs_model = True  # False for the oracle: no model is loaded for it
+    schema = VerifierSchema
 
-    def __init__(self, num_verifications: int = 1, model=None, **options):
-        if int(num_verifications) < 1:
-            raise ValueError("verifier.num_verifications must be >= 1")
-        self.num_verifications = int(num_verifications)
-        self.model = model
-        self.options = options
+    def __init__(self, **options):
+        self.cfg = self.schema(**options)
+        self.num_verifications = int(self.cfg.num_verifications)
+        self.model = self.cfg.model
 
     def verify(self, engine, data: VerifyInput) -> pd.DataFrame:
         raise NotImplementedError

@@ -5,31 +5,44 @@ CoT-Binary: `Correctness: <correct>` / `<incorrect>` -> score 1 / 0.
 CoT-Score:  `Score: <k>`, k in 1..10 -> score k.
 Each sample gets m = num_verifications sampled judgements (paper: t=0.7, p=0.9); all m
 are stored, the weight function sees their mean. A judgement with no readable verdict
-is stored with score NaN and its text, and counted (see gvgap.weighting for its weight).
+is stored with score NaN and its text, and counted (see gvgap.weight_fn for its weight).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from gvgap.engines.base import SamplingParams
+from gvgap.schema import store
 from gvgap.verifiers import prompts
 from gvgap.verifiers.base import Verifier, VerifyInput, frame, pointwise_prompts
 from gvgap.verifiers.parsing import parse_binary, parse_score
+from gvgap.verifiers.schema import SampledVerifierSchema
 
-# A judgement ends where a model would start inventing the next problem.
-DEFAULT_STOP = ("\n\n\n", "\nProblem:", "\nQuestion:", "\nPuzzle:")
+
+@store("verifier", "cot_binary_schema")
+@dataclass
+class CoTBinaryVerifierConfig(SampledVerifierSchema):
+    _target_: str = "gvgap.verifiers.cot.CoTBinaryVerifier"
+
+
+@store("verifier", "cot_score_schema")
+@dataclass
+class CoTScoreVerifierConfig(SampledVerifierSchema):
+    _target_: str = "gvgap.verifiers.cot.CoTScoreVerifier"
 
 
 class CoTVerifier(Verifier):
     name = "cot"
     templates: dict = {}
+    schema = SampledVerifierSchema
 
-    def __init__(self, temperature: float = 0.7, top_p: float = 0.9, max_new_tokens: int = 128,
-                 template: str | None = None, stop=DEFAULT_STOP, **kw):
-        super().__init__(**kw)
-        self.temperature, self.top_p = float(temperature), float(top_p)
-        self.max_new_tokens = int(max_new_tokens)
-        self.template = template
-        self.stop = tuple(stop or ())
+    def __init__(self, **options):
+        super().__init__(**options)
+        c = self.cfg
+        self.temperature, self.top_p, self.max_new_tokens = float(c.temperature), float(c.top_p), int(c.max_new_tokens)
+        self.template = c.template
+        self.stop = tuple(c.stop or ())
 
     def parse(self, text: str) -> float | None:
         raise NotImplementedError
@@ -53,6 +66,7 @@ class CoTVerifier(Verifier):
 
 class CoTBinaryVerifier(CoTVerifier):
     name = "cot_binary"
+    schema = CoTBinaryVerifierConfig
     templates = prompts.COT_BINARY
 
     def parse(self, text):
@@ -61,6 +75,7 @@ class CoTBinaryVerifier(CoTVerifier):
 
 class CoTScoreVerifier(CoTVerifier):
     name = "cot_score"
+    schema = CoTScoreVerifierConfig
     templates = prompts.COT_SCORE
 
     def parse(self, text):

@@ -10,15 +10,39 @@ All members run on the ensemble's verifier model (verifier.model).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import Any, List
+
 import numpy as np
 import pandas as pd
 
+from gvgap.schema import check_part, need, store
 from gvgap.verifiers.base import Verifier, VerifyInput, frame, score_matrix
+from gvgap.verifiers.schema import VerifierSchema
+
+
+@store("verifier", "ensemble_schema")
+@dataclass
+class EnsembleVerifierConfig(VerifierSchema):
+    _target_: str = "gvgap.verifiers.ensemble.EnsembleVerifier"
+    members: List[Any] = field(default_factory=list)  # [{verifier: <config>, weight_fn: <config>}, ...]
+
+    def check(self):
+        need(self.num_verifications == 1, "verifier.num_verifications must be 1 for an ensemble (set it per member)")
+        need(len(self.members) >= 1, "verifier.members must list at least one member")
+        for i, m in enumerate(self.members):
+            where = f"verifier.members[{i}]"
+            need(hasattr(m, "keys") and "verifier" in m and "weight_fn" in m,
+                 f"{where} needs both `verifier` and `weight_fn`")
+            check_part("verifier", m["verifier"], f"{where}.verifier")
+            model = m["verifier"].get("model") if hasattr(m["verifier"], "keys") else getattr(m["verifier"], "model", None)
+            need(model is None, f"{where}.verifier.model: members share verifier.model; set the model on the ensemble")
+            check_part("weight_fn", m["weight_fn"], f"{where}.weight_fn")
 
 
 def _build(node):
     """A member part given as a config (with _target_) or as a ready object."""
-    if isinstance(node, dict) or hasattr(node, "_target_"):
+    if hasattr(node, "keys"):
         from hydra.utils import instantiate
 
         return instantiate(node, _convert_="all")
@@ -27,22 +51,14 @@ def _build(node):
 
 class EnsembleVerifier(Verifier):
     name = "ensemble"
+    schema = EnsembleVerifierConfig
 
-    def __init__(self, members=(), **kw):
-        super().__init__(**kw)
-        if self.num_verifications != 1:
-            raise ValueError("verifier.num_verifications must be 1 for an ensemble (set it per member)")
-        if len(members) < 1:
-            raise ValueError("verifier.members must list at least one member")
+    def __init__(self, **options):
+        super().__init__(**options)
         self.members = []
         used: dict[str, int] = {}
-        for i, m in enumerate(members):
-            if "verifier" not in m or "weight_fn" not in m:
-                raise ValueError(f"verifier.members[{i}] needs both `verifier` and `weight_fn`")
+        for m in self.cfg.members:
             verifier, weight_fn = _build(m["verifier"]), _build(m["weight_fn"])
-            if getattr(verifier, "model", None) is not None:
-                raise ValueError(f"verifier.members[{i}].verifier.model: members share verifier.model; "
-                                 "set the model on the ensemble")
             base = verifier.name
             used[base] = used.get(base, 0) + 1
             label = base if used[base] == 1 else f"{base}#{used[base]}"

@@ -3,18 +3,33 @@ from the probabilities of the two whole continuations. One forward pass, no samp
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Optional
+
 import numpy as np
 
+from gvgap.schema import store
 from gvgap.verifiers import prompts
 from gvgap.verifiers.base import Verifier, VerifyInput, frame, pointwise_prompts
+from gvgap.verifiers.schema import VerifierSchema
+
+
+@store("verifier", "mc_schema")
+@dataclass
+class MCVerifierConfig(VerifierSchema):
+    _target_: str = "gvgap.verifiers.mc.MCVerifier"
+    positive: str = " Correct"  # the two continuations scored after the template
+    negative: str = " Incorrect"
+    template: Optional[str] = None  # null: the task family's template in gvgap/verifiers/prompts.py
 
 
 class MCVerifier(Verifier):
     name = "mc"
+    schema = MCVerifierConfig
 
-    def __init__(self, positive: str = " Correct", negative: str = " Incorrect", template: str | None = None, **kw):
-        super().__init__(**kw)
-        self.positive, self.negative, self.template = positive, negative, template
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.positive, self.negative, self.template = self.cfg.positive, self.cfg.negative, self.cfg.template
 
     def verify(self, engine, data: VerifyInput):
         texts, keys = pointwise_prompts(self.template or prompts.MC[prompts.family(data.task.name)], data)

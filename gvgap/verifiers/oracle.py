@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from gvgap.schema import store
 from gvgap.verifiers.base import Verifier, VerifyInput, frame
+from gvgap.verifiers.schema import VerifierSchema
+
+
+@store("verifier", "oracle_schema")
+@dataclass
+class OracleVerifierConfig(VerifierSchema):
+    _target_: str = "gvgap.verifiers.oracle.OracleVerifier"
 
 
 class OracleVerifier(Verifier):
     name = "oracle"
     needs_model = False
+    schema = OracleVerifierConfig
 
     def verify(self, engine, data: VerifyInput):
         rows = []

@@ -22,18 +22,31 @@ returning one judgement text each; tests use a deterministic fake.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
 from gvgap.engines.base import SamplingParams
+from gvgap.schema import need, store
 from gvgap.verifiers import prompts
 from gvgap.verifiers.base import Verifier, VerifyInput, frame
-from gvgap.verifiers.cot import DEFAULT_STOP
 from gvgap.verifiers.parsing import parse_preference
+from gvgap.verifiers.schema import SampledVerifierSchema
 
 NOT_ENTERED = -1.0
 Judge = Callable[[list[tuple]], list[str]]
+
+
+@store("verifier", "tournament_schema")
+@dataclass
+class TournamentVerifierConfig(SampledVerifierSchema):
+    _target_: str = "gvgap.verifiers.tournament.TournamentVerifier"
+    rounds: int = 2  # 2^rounds samples per prompt enter; needs generation.n_samples >= 2^rounds
+    placeholders = ("{problem}", "{solution_a}", "{solution_b}")
+
+    def check(self):
+        need(1 <= self.rounds <= 16, f"verifier.rounds must be between 1 and 16 (got {self.rounds})")
 
 
 class EngineJudge:
@@ -90,14 +103,15 @@ def play(problems, entrants: list[list[str]], rounds: int, judge: Judge, rng: np
 class TournamentVerifier(Verifier):
     name = "tournament"
 
-    def __init__(self, rounds: int = 2, temperature: float = 0.7, top_p: float = 0.9, max_new_tokens: int = 128,
-                 template: str | None = None, stop=DEFAULT_STOP, judge: Judge | None = None, **kw):
-        super().__init__(**kw)
-        if int(rounds) < 1:
-            raise ValueError(f"verifier.rounds must be >= 1 (got {rounds})")
-        self.rounds = int(rounds)
-        self.temperature, self.top_p = float(temperature), float(top_p)
-        self.max_new_tokens, self.template, self.stop = int(max_new_tokens), template, tuple(stop or ())
+    schema = TournamentVerifierConfig
+
+    def __init__(self, judge: Judge | None = None, **options):
+        """judge: who decides each match (None: the verifier model via EngineJudge)."""
+        super().__init__(**options)
+        c = self.cfg
+        self.rounds = int(c.rounds)
+        self.temperature, self.top_p = float(c.temperature), float(c.top_p)
+        self.max_new_tokens, self.template, self.stop = int(c.max_new_tokens), c.template, tuple(c.stop or ())
         self.judge = judge
 
     def verify(self, engine, data: VerifyInput):

@@ -1,30 +1,36 @@
-"""Experiment tracking: Weights & Biases (offline unless asked otherwise) or nothing.
-
-The local metrics.jsonl is always written by the pipeline; a logger only mirrors it.
-"""
+"""logger=wandb: Weights & Biases, offline unless asked otherwise."""
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from gvgap.logger.none import NullLogger
+from gvgap.schema import need, store
 
 
-class NullLogger:
-    def start(self, config: dict, run_dir: str) -> None:
-        pass
+@store("logger", "wandb_schema")
+@dataclass
+class WandbLoggerConfig:
+    _target_: str = "gvgap.logger.wandb.WandbLogger"
+    project: str = "gvgap"
+    entity: Optional[str] = None
+    mode: str = "offline"  # offline | online | disabled
+    tags: List[str] = field(default_factory=list)
 
-    def log_round(self, t: int, metrics: dict) -> None:
-        pass
-
-    def finish(self) -> None:
-        pass
+    def __post_init__(self):
+        need(self.mode in ("offline", "online", "disabled"),
+             f"logger.mode must be offline, online or disabled (got {self.mode!r})")
 
 
 class WandbLogger(NullLogger):
     """Logs the resolved config, every scalar metric per round (step = round), and the
-    pass@k curve of each round as a line chart."""
+    pass@k curve of each round as a line chart. Options: the fields of WandbLoggerConfig."""
 
-    def __init__(self, project: str = "gvgap", entity: str | None = None, mode: str = "offline", tags=()):
-        self.project, self.entity, self.mode, self.tags = project, entity, mode, list(tags)
+    def __init__(self, **options):
+        cfg = WandbLoggerConfig(**options)
+        self.project, self.entity, self.mode, self.tags = cfg.project, cfg.entity, cfg.mode, list(cfg.tags)
         self.run = None
 
     def start(self, config: dict, run_dir: str) -> None:
