@@ -92,7 +92,11 @@ def validate(cfg: DictConfig) -> None:
     for group in GROUPS_WITH_TARGET:
         check_option(group, cfg[group])
     if cfg.verifier.get("model") is not None:
-        check(ModelConfig, cfg.verifier.model, "verifier.model")
+        try:
+            check(ModelConfig, cfg.verifier.model, "verifier.model")
+        except ConfigError as e:  # ModelConfig's messages say "model.<field>"
+            msg = str(e)
+            raise ConfigError(msg if msg.startswith("verifier.") else f"verifier.{msg}") from None
     check_combination(cfg)
 
 

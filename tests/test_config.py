@@ -35,6 +35,7 @@ def test_default_config_validates():
         ("task.limit=0", "task.limit"),
         ("task.name=nope", "task.name"),
         ("model.source=ftp", "model.source"),
+        ("+model@verifier.model=tiny_random verifier.model.source=ftp", "verifier.model.source"),
         ("logger.mode=sometimes", "logger.mode"),
         ("iterations=2 updater=none", "updater"),
         ("engine.dtype=float8", "engine.dtype"),

@@ -15,26 +15,33 @@ from gvgap.schema import need, store
 @dataclass
 class HFEngineConfig:
     _target_: str = "gvgap.engines.hf.HFEngine"
+    # auto: bfloat16 on GPUs and on CPUs with native bf16 (AMX / AVX512-BF16), float32
+    # otherwise (emulated bf16 matmuls run ~6x slower than float32 on an AVX2-only CPU)
     dtype: str = "auto"
     device: str = "cpu"
-    batch_size: int = 32
-    threads: Optional[int] = None
+    batch_size: int = 32  # plain path: rows per generate() call and per scoring forward
+    threads: Optional[int] = None  # torch threads (None: torch's default)
     progress: bool = True
+    # -- fast path (gvgap.engines.fast_decode) --
+    # false: plain model.generate + padded scoring forwards (the reference); CPU only:
+    # on other devices the plain path runs
     fast: bool = True
+    # shared_prefix: prompt KV computed once, never replicated; standard: same loop,
+    # prompt KV copied into every row
     attention: str = "shared_prefix"
-    sampler: str = "fast"
-    max_rows: Optional[int] = 128
-    kv_budget_mb: float = 2048
-    prefill_tokens: int = 4096
-    min_shared: int = 16
-    topk: int = 64
-    skinny_linear: bool = True
+    sampler: str = "fast"  # fast: exact top-p via growing torch.topk; reference: full sort (same draws)
+    max_rows: Optional[int] = 128  # most rows decoded at once (finished rows are refilled at once)
+    kv_budget_mb: int = 2048  # per-row KV cache budget; fewer rows when max_new_tokens is long
+    prefill_tokens: int = 4096  # most (padded) prompt tokens per prefill/scoring forward
+    min_shared: int = 16  # shortest common prompt prefix worth prefilling once
+    topk: int = 64  # first k tried by the fast top-p sampler
+    skinny_linear: bool = True  # float32 CPU: small-batch linears as (W @ x^T)^T (faster with MKL)
 
     def __post_init__(self):
         need(self.dtype in ("auto", "bfloat16", "float16", "float32"),
-              f"engine.dtype must be auto, bfloat16, float16 or float32 (got {self.dtype!r})")
+             f"engine.dtype must be auto, bfloat16, float16 or float32 (got {self.dtype!r})")
         need(self.attention in ("shared_prefix", "standard"),
-              f"engine.attention must be shared_prefix or standard (got {self.attention!r})")
+             f"engine.attention must be shared_prefix or standard (got {self.attention!r})")
         need(self.sampler in ("fast", "reference"), f"engine.sampler must be fast or reference (got {self.sampler!r})")
         need(self.batch_size >= 1, f"engine.batch_size must be >= 1 (got {self.batch_size})")
         need(self.max_rows is None or self.max_rows >= 1, f"engine.max_rows must be >= 1 or null (got {self.max_rows})")
