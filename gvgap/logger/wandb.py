@@ -28,8 +28,10 @@ class WandbLogger(NullLogger):
     """Logs the resolved config, every scalar metric per round (step = round), and the
     pass@k curve of each round as a line chart. Options: the fields of WandbLoggerConfig."""
 
+    schema = WandbLoggerConfig
+
     def __init__(self, **options):
-        cfg = WandbLoggerConfig(**options)
+        cfg = self.schema(**options)
         self.project, self.entity, self.mode, self.tags = cfg.project, cfg.entity, cfg.mode, list(cfg.tags)
         self.run = None
 
