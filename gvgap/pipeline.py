@@ -62,8 +62,7 @@ class EnginePool:
 
 def _engine_identity(engine_cfg) -> dict:
     """Engine settings that change outputs (not progress bars or thread counts)."""
-    d = OmegaConf.to_container(engine_cfg, resolve=True)
-    return {k: v for k, v in d.items() if k not in ("progress", "threads")}
+    return G.identity(OmegaConf.to_container(engine_cfg, resolve=True), "engine")
 
 
 def generations_key(cfg, problems, model_path) -> str:
@@ -90,8 +89,8 @@ def metrics_key(cfg, rd: Path, t: int) -> str:
 
 def model_key(cfg, rd: Path) -> str:
     """The weighted samples trained on (by the metrics key that set the weights), the updater, the seed."""
-    return A.content_key("model", G.stored_key(rd, "metrics"), OmegaConf.to_container(cfg.updater, resolve=True),
-                         cfg.seed)
+    return A.content_key("model", G.stored_key(rd, "metrics"),
+                         G.identity(OmegaConf.to_container(cfg.updater, resolve=True), "updater"), cfg.seed)
 
 
 def generate_stage(cfg, task, problems, model_path, pool, rd: Path) -> tuple[pd.DataFrame, str]:

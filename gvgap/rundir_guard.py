@@ -79,6 +79,11 @@ def _ignored(key: str) -> bool:
     return any(key == p or key.startswith(p + ".") for p in IGNORED)
 
 
+def identity(node: dict, group: str) -> dict:
+    """A config group without its IGNORED keys: what a stage key hashes (e.g. group "engine")."""
+    return {k: v for k, v in node.items() if not _ignored(f"{group}.{k}")}
+
+
 def result_keys(container: dict) -> dict:
     """Dotted key -> value for every key that can change a result."""
     return {k: v for k, v in _flat(container).items() if not _ignored(k)}
