@@ -137,6 +137,8 @@ def test_killed_child_fails_the_run_and_a_rerun_resumes(tmp_path, monkeypatch, f
     assert "\n" not in msg
     assert e.value.exit_code == 128 + 9
     assert "vllm" not in sys.modules  # the parent never imported vLLM
+    if "torch" in sys.modules:  # nor initialised CUDA (trivially so on a CPU machine)
+        assert not sys.modules["torch"].cuda.is_initialized()
     rd = tmp_path / "r/round_00"
     assert G.reusable(rd, "generations", G.stored_key(rd, "generations"))
     assert not (rd / "verifications.parquet").exists() and not (rd / "metrics.json").exists()
