@@ -49,6 +49,7 @@ class Config:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     pass_at_k: Optional[List[int]] = None  # null: 1, 2, 4, ..., n_samples
     run_dir: Optional[str] = None  # null: Hydra's output dir
+    stage_processes: str = "auto"  # auto | always | never: generate/verify/update in child processes
     model: Any = MISSING
     engine: Any = MISSING
     task: Any = MISSING
@@ -215,6 +216,8 @@ def validate(cfg: DictConfig) -> None:
     _load_plugin_schemas()
     _check(GenerationConfig, cfg.generation, "generation")
     _need(cfg.iterations >= 0, f"iterations must be >= 0 (got {cfg.iterations})")
+    _need(cfg.get("stage_processes", "auto") in ("auto", "always", "never"),
+          f"stage_processes must be auto, always or never (got {cfg.get('stage_processes')!r})")
     n = cfg.generation.n_samples
     for k in cfg.pass_at_k or []:
         _need(1 <= k <= n, f"pass_at_k: k={k} must be between 1 and generation.n_samples={n}")
