@@ -117,10 +117,23 @@ class FastDecoder:
     def _forward(self, ctx: SharedPrefixContext, ids: torch.Tensor, keep=None):
         T = ids.shape[1]
         ctx.begin(T)
-        out = self.model(
-            input_ids=ids, position_ids=ctx.position_ids(T), use_cache=False, gvgap_ctx=ctx,
-            logits_to_keep=keep if keep is not None else 1,
-        )
+        hook = None
+        if isinstance(keep, torch.Tensor):
+            # keep[r] = the one position of row r whose logits are wanted: select it
+            # before the output head, so only [rows, 1, V] logits are ever computed
+            rows = torch.arange(ids.shape[0])
+            idx = keep.reshape(-1)
+            hook = self.model.get_output_embeddings().register_forward_pre_hook(
+                lambda mod, args: (args[0][rows, idx][:, None],) + tuple(args[1:]))
+            keep = 0
+        try:
+            out = self.model(
+                input_ids=ids, position_ids=ctx.position_ids(T), use_cache=False, gvgap_ctx=ctx,
+                logits_to_keep=keep if keep is not None else 1,
+            )
+        finally:
+            if hook is not None:
+                hook.remove()
         return out.logits
 
     def _token_bytes(self) -> int:
