@@ -19,6 +19,8 @@ from gvgap.engines.base import SamplingParams, cut_at_stop, prompt_seed
 
 
 class HFEngine:
+    """The gvgap.engines.base.Engine protocol on transformers (CPU fast path or plain)."""
+
     def __init__(self, model_path: str, dtype: str = "auto", device: str = "cpu",
                  batch_size: int = 32, threads: int | None = None, progress: bool = True,
                  fast: bool = True, attention: str = "shared_prefix", sampler: str = "fast",
@@ -60,6 +62,13 @@ class HFEngine:
                 attention=attention, sampler=sampler, prefill_tokens=prefill_tokens,
                 min_shared=min_shared, topk=topk, skinny_linear=skinny_linear,
             )
+
+    def close(self) -> None:
+        """Drop the model so its memory is freed before another one loads."""
+        import gc
+
+        self.model = self.decoder = None
+        gc.collect()
 
     def _bar(self, total, desc):
         from tqdm.auto import tqdm
