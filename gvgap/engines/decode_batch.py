@@ -120,7 +120,7 @@ class DecodeBatch:
     def run(self) -> list[list[list[int]]]:
         while self.done < self.total:
             self.admit()
-            if any(self.slot):
+            if any(row is not None for row in self.slot):  # else every sample ended at its first token
                 self.step(self.pack())
         return [pr.outs for pr in self.prompts]
 
