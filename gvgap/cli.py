@@ -11,6 +11,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from gvgap import rundir_guard  # noqa: F401  (registers the run-id resolver of the default folder)
 from gvgap.config import ConfigError, register_schemas, validate
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
@@ -26,9 +27,17 @@ def app(cfg: DictConfig) -> float | None:
         print(f"gvgap: config error: {e}", file=sys.stderr)
         sys.exit(2)
     from gvgap.pipeline import run, summary_line
+    from gvgap.stage_process import StageFailed
 
     run_dir = cfg.run_dir or HydraConfig.get().runtime.output_dir
-    rounds = run(cfg, run_dir)
+    try:
+        rounds = run(cfg, run_dir)
+    except (ConfigError, rundir_guard.RunFolderConflict) as e:
+        print(f"gvgap: {e}", file=sys.stderr)
+        sys.exit(2)
+    except StageFailed as e:
+        print(f"gvgap: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
     for m in rounds:
         print(f"[gvgap] round {m['round']}: {summary_line(m)}")
     print(f"[gvgap] artifacts: {run_dir}")

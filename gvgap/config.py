@@ -49,6 +49,7 @@ class Config:
     generation: GenerationConfig = field(default_factory=GenerationConfig)
     pass_at_k: Optional[List[int]] = None  # null: 1, 2, 4, ..., n_samples
     run_dir: Optional[str] = None  # null: Hydra's output dir
+    stage_processes: str = "auto"  # auto | always | never: generate/verify/update in child processes
     model: Any = MISSING
     engine: Any = MISSING
     task: Any = MISSING
@@ -87,6 +88,8 @@ def validate(cfg: DictConfig) -> None:
     register_schemas()
     check(GenerationConfig, cfg.generation, "generation")
     need(cfg.iterations >= 0, f"iterations must be >= 0 (got {cfg.iterations})")
+    need(cfg.get("stage_processes", "auto") in ("auto", "always", "never"),
+         f"stage_processes must be auto, always or never (got {cfg.get('stage_processes')!r})")
     check(ModelConfig, cfg.model, "model")
     check_task(cfg.task)
     for group in GROUPS_WITH_TARGET:

@@ -6,6 +6,7 @@ knows about models, files or configs, so every number can be checked by hand.
 
 from __future__ import annotations
 
+import warnings
 from math import comb
 
 import numpy as np
@@ -67,17 +68,23 @@ def gap_metrics(utilities: np.ndarray, weights: np.ndarray, u_max: float = 1.0) 
 
     gap_rel averages over prompts not already at u_max (those have no room to improve);
     their number is reported as n_saturated. gap_rel is NaN when every prompt is saturated.
+    Two other normalisations are reported beside it, since papers differ (Table 4's MC
+    columns match the pooled form): gap_rel_pooled = gap / (u_max - J(f)) on the pooled
+    means, and gap_rel_all = the per-prompt mean with saturated prompts counted as 0.
     """
     base, reweighted, empty = prompt_means(utilities, weights)
     room = u_max - base
     open_ = room > 1e-12
     rel = (reweighted[open_] - base[open_]) / room[open_]
     acc, wacc = float(base.mean()), float(reweighted.mean())
+    pooled_room = u_max - acc
     return {
         "accuracy": acc,
         "weighted_accuracy": wacc,
         "gap": wacc - acc,
         "gap_rel": float(rel.mean()) if rel.size else float("nan"),
+        "gap_rel_pooled": (wacc - acc) / pooled_room if pooled_room > 1e-12 else float("nan"),
+        "gap_rel_all": float(rel.sum() / base.size) if base.size else float("nan"),
         "n_prompts": int(base.size),
         "n_samples": int(np.asarray(utilities).shape[1]),
         "n_empty": int(empty.sum()),
@@ -294,3 +301,49 @@ def correlation_matrix(series: dict) -> dict:
     """{name: {other: pearson}} for every pair of equally shaped arrays."""
     names = list(series)
     return {a: {b: pearson(series[a], series[b]) for b in names if b != a} for a in names}
+
+
+# -- how well the verifier separates correct from incorrect samples -------------------------
+def auroc(scores, labels) -> float | None:
+    """Area under the ROC curve of `scores` for telling labels 1 from labels 0 (1-D arrays of
+    equal length): P(score of a random positive > score of a random negative), ties counted
+    half (the Mann-Whitney U statistic over n_pos * n_neg). Entries with a NaN score are left
+    out. None when either class is empty."""
+    s = np.asarray(scores, dtype=np.float64).ravel()
+    y = np.asarray(labels, dtype=bool).ravel()
+    keep = ~np.isnan(s)
+    s, y = s[keep], y[keep]
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    order = np.argsort(s, kind="mergesort")
+    ranks = np.empty(s.size, dtype=np.float64)
+    sorted_s = s[order]
+    # average rank (1-based) of each run of equal scores
+    starts = np.flatnonzero(np.r_[True, sorted_s[1:] != sorted_s[:-1]])
+    ends = np.r_[starts[1:], s.size]
+    ranks[order] = np.repeat((starts + ends + 1) / 2.0, ends - starts)
+    u = ranks[y].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
+def verifier_discrimination(utilities: np.ndarray, scores: np.ndarray, weights: np.ndarray,
+                            u_max: float = 1.0) -> dict:
+    """Pooled over all samples of a round: `verifier_auroc` of each sample's mean score
+    (scores [P, N] or [P, N, m]) for correct (utility >= u_max) vs incorrect samples, and the
+    precision / recall of the kept set (weight > 0) at the chosen weight function.
+    Values are None where undefined (one class empty, nothing kept)."""
+    u = np.asarray(utilities, dtype=np.float64)
+    sc = np.asarray(scores, dtype=np.float64)
+    if sc.ndim == 3:  # mean over the m verifications; all-NaN cells stay NaN
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            sc = np.nanmean(sc, axis=2)
+    correct = u >= u_max
+    kept = np.asarray(weights, dtype=np.float64) > 0
+    tp = int((kept & correct).sum())
+    return {
+        "verifier_auroc": auroc(sc, correct),
+        "kept_precision": tp / int(kept.sum()) if kept.any() else None,
+        "kept_recall": tp / int(correct.sum()) if correct.any() else None,
+    }

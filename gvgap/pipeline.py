@@ -1,9 +1,12 @@
 """The self-improvement loop: for each round, generate -> verify -> measure -> update.
 
-Stages talk only through files in the run directory. A stage whose output exists is
-skipped, so a killed run resumes from its last finished stage. Generations and
-verifications are also kept in a content-addressed cache, so a sweep that changes only
-the verifier or the weight function never samples again.
+Stages talk only through files in the run directory. Each output has a key file beside
+it (gvgap.rundir_guard); a stage is skipped when its output exists under the key the
+current config gives, so a killed run resumes from its last finished stage and a changed
+config never reuses a stale output. Generations and verifications are also kept in a
+content-addressed cache, so a sweep that changes only the verifier or the weight function
+never samples again. With stage_processes on (gvgap.stage_process), generate, verify and
+update each run in a child process; the parent only measures.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from gvgap import artifacts as A
-from gvgap.config import validate
+from gvgap import rundir_guard as G
+from gvgap.config import ConfigError, validate
 from gvgap.engines.base import SamplingParams
 from gvgap.model.sources import cache_dir, model_fingerprint, resolve_model
 from gvgap.measure import measure_round
 from gvgap.report import write_report
+from gvgap.stage_process import run_child, use_children
 from gvgap.tasks import get_task
 from gvgap.verifiers.base import VerifyInput
 
@@ -57,17 +62,42 @@ class EnginePool:
 
 def _engine_identity(engine_cfg) -> dict:
     """Engine settings that change outputs (not progress bars or thread counts)."""
-    d = OmegaConf.to_container(engine_cfg, resolve=True)
-    return {k: v for k, v in d.items() if k not in ("progress", "threads")}
+    return G.identity(OmegaConf.to_container(engine_cfg, resolve=True), "engine")
+
+
+def generations_key(cfg, problems, model_path) -> str:
+    """Everything the samples depend on: model weights, engine, task, sampling, seed, prompts."""
+    return A.content_key("generations", model_fingerprint(model_path), _engine_identity(cfg.engine),
+                         OmegaConf.to_container(cfg.task, resolve=True), OmegaConf.to_container(cfg.generation),
+                         cfg.seed, [p.id for p in problems])
+
+
+def verifications_key(cfg, gen_key, model_path, verifier=None) -> str:
+    verifier = verifier or instantiate(cfg.verifier, _convert_="all")
+    vmodel = resolve_model(cfg.verifier.model) if cfg.verifier.get("model") else model_path
+    return A.content_key("verifications", gen_key, OmegaConf.to_container(cfg.verifier, resolve=True),
+                         model_fingerprint(vmodel) if verifier.needs_model else None, _engine_identity(cfg.engine),
+                         cfg.seed)
+
+
+def metrics_key(cfg, rd: Path, t: int) -> str:
+    """The verifications measured (by their recorded key), the weight function, the ks."""
+    return A.content_key("metrics", G.stored_key(rd, "verifications"),
+                         OmegaConf.to_container(cfg.weight_fn, resolve=True),
+                         None if cfg.get("pass_at_k") is None else list(cfg.pass_at_k), t)
+
+
+def model_key(cfg, rd: Path) -> str:
+    """The weighted samples trained on (by the metrics key that set the weights), the updater, the seed."""
+    return A.content_key("model", G.stored_key(rd, "metrics"),
+                         G.identity(OmegaConf.to_container(cfg.updater, resolve=True), "updater"), cfg.seed)
 
 
 def generate_stage(cfg, task, problems, model_path, pool, rd: Path) -> tuple[pd.DataFrame, str]:
     path = rd / "generations.parquet"
     g = cfg.generation
-    key = A.content_key("generations", model_fingerprint(model_path), _engine_identity(cfg.engine),
-                        OmegaConf.to_container(cfg.task, resolve=True), OmegaConf.to_container(g),
-                        cfg.seed, [p.id for p in problems])
-    if path.exists():
+    key = generations_key(cfg, problems, model_path)
+    if G.reusable(rd, "generations", key):
         return A.read_parquet(path), key
     cached = cache_dir() / "generations" / f"{key}.parquet"
     if cached.exists():
@@ -81,6 +111,7 @@ def generate_stage(cfg, task, problems, model_path, pool, rd: Path) -> tuple[pd.
         df = grade(task, problems, texts)
         A.write_parquet(df, cached)
     A.write_parquet(df, path)
+    G.record(rd, "generations", key)
     return df, key
 
 
@@ -101,13 +132,11 @@ def grade(task, problems, texts: list[list[str]]) -> pd.DataFrame:
 
 def verify_stage(cfg, task, problems, gens, gen_key, model_path, pool, rd: Path) -> pd.DataFrame:
     path = rd / "verifications.parquet"
-    if path.exists():
-        return A.read_parquet(path)
     verifier = instantiate(cfg.verifier, _convert_="all")
     vmodel = resolve_model(cfg.verifier.model) if cfg.verifier.get("model") else model_path
-    key = A.content_key("verifications", gen_key, OmegaConf.to_container(cfg.verifier, resolve=True),
-                        model_fingerprint(vmodel) if verifier.needs_model else None, _engine_identity(cfg.engine),
-                        cfg.seed)
+    key = verifications_key(cfg, gen_key, model_path, verifier)
+    if G.reusable(rd, "verifications", key):
+        return A.read_parquet(path)
     cached = cache_dir() / "verifications" / f"{key}.parquet"
     if cached.exists():
         log.info("verifications: cache hit %s", cached.name)
@@ -120,12 +149,14 @@ def verify_stage(cfg, task, problems, gens, gen_key, model_path, pool, rd: Path)
         df = verifier.verify(engine, VerifyInput(task=task, problems=problems, completions=completions, seed=cfg.seed))
         A.write_parquet(df, cached)
     A.write_parquet(df, path)
+    G.record(rd, "verifications", key)
     return df
 
 
 def measure_stage(cfg, task, gens, ver, rd: Path, t: int) -> dict:
     path = rd / "metrics.json"
-    if path.exists():
+    key = metrics_key(cfg, rd, t)
+    if G.reusable(rd, "metrics", key):
         return A.read_json(path)
     metrics, weights = measure_round(cfg, gens, ver, t, u_max=task.u_max)
     order = {pid: i for i, pid in enumerate(dict.fromkeys(gens["prompt_id"]))}
@@ -133,48 +164,101 @@ def measure_stage(cfg, task, gens, ver, rd: Path, t: int) -> dict:
     gens["weight"] = weights[gens["prompt_id"].map(order).to_numpy(), gens["sample_id"].to_numpy()]
     A.write_parquet(gens, rd / "generations.parquet")
     A.write_json(metrics, path)
+    G.record(rd, "metrics", key)
     return metrics
 
 
 def update_stage(cfg, task, problems, gens, model_path, pool, rd: Path) -> str:
     out = rd / "model"
-    if (out / "config.json").exists():
+    key = model_key(cfg, rd)
+    if G.reusable(rd, "model", key):
         return str(out)
     pool.release()  # free the inference model before training
     updater = instantiate(cfg.updater, _convert_="all")
     prompts = {p.id: task.build_prompt(p) for p in problems}
     records = gens.assign(prompt=gens["prompt_id"].map(prompts))
-    return updater.update(model_path, records, str(out), seed=cfg.seed)
+    path = updater.update(model_path, records, str(out), seed=cfg.seed)
+    G.record(rd, "model", key)
+    return path
 
 
-def run(cfg: DictConfig, run_dir: str | None = None) -> list[dict]:
-    """Run every round; return the metrics of each. Resumes whatever is already on disk."""
+def _stage_here(stage: str, cfg, task, problems, model_path, pool, rd: Path) -> None:
+    """One model-loading stage in this process (the child's body, or the in-process run)."""
+    if stage == "generate":
+        generate_stage(cfg, task, problems, model_path, pool, rd)
+    elif stage == "verify":
+        gens = A.read_parquet(rd / "generations.parquet")
+        verify_stage(cfg, task, problems, gens, G.stored_key(rd, "generations"), model_path, pool, rd)
+    elif stage == "update":
+        update_stage(cfg, task, problems, A.read_parquet(rd / "generations.parquet"), model_path, pool, rd)
+    else:
+        raise ValueError(f"unknown stage {stage!r}")
+
+
+def run_stage(stage: str, cfg, t: int, model_path: str, run_dir: Path) -> None:
+    """A stage of round t on its own, from the config alone (the child process's entry)."""
+    task = build_task(cfg)
+    pool = EnginePool(cfg.engine)
+    try:
+        _stage_here(stage, cfg, task, task.problems(), model_path, pool, A.round_dir(run_dir, t))
+    finally:
+        pool.release()
+        task.close()
+
+
+def run(cfg: DictConfig, run_dir: str | Path | None = None) -> list[dict]:
+    """Run every round; return the metrics of each. Resumes whatever is already on disk
+    under the same config; refuses (RunFolderConflict) a folder holding another config."""
     validate(cfg)
+    overwrite = cfg.get("overwrite", False)
+    if not isinstance(overwrite, bool):
+        raise ConfigError(f"overwrite must be true or false (got {overwrite!r})")
     run_dir = Path(run_dir or cfg.run_dir or "outputs/run")
+    G.check_folder(run_dir, cfg, overwrite=overwrite)
     run_dir.mkdir(parents=True, exist_ok=True)
     A.write_text(OmegaConf.to_yaml(cfg, resolve=True), run_dir / "config.yaml")
+    # the config exactly as a child process reads it back, so parent and child keys agree
+    cfg = OmegaConf.load(run_dir / "config.yaml")
     task = build_task(cfg)
     problems = task.problems()
     if not problems:
         raise ValueError(f"task {cfg.task.name!r} has no problems")
+    children = use_children(cfg)
+    if not children and cfg.iterations > 0 and str(cfg.engine._target_).endswith("VLLMEngine"):
+        log.warning("stage_processes=never with engine=vllm: vLLM may not free GPU memory before the update")
     logger = instantiate(cfg.logger)
     logger.start(OmegaConf.to_container(cfg, resolve=True), str(run_dir))
     pool = EnginePool(cfg.engine)
     model_path = resolve_model(cfg.model)
     rounds = []
+
+    def stage(name: str, t: int, rd: Path, done) -> None:
+        if done():
+            return
+        if children:
+            run_child(name, t, model_path, run_dir)
+            if not done():
+                raise RuntimeError(f"{name} stage of round {t}: the child process exited 0 without its output")
+        else:
+            _stage_here(name, cfg, task, problems, model_path, pool, rd)
+
     try:
         for t in range(cfg.iterations + 1):
             rd = A.round_dir(run_dir, t)
-            gens, gen_key = generate_stage(cfg, task, problems, model_path, pool, rd)
-            ver = verify_stage(cfg, task, problems, gens, gen_key, model_path, pool, rd)
+            gen_key = generations_key(cfg, problems, model_path)
+            stage("generate", t, rd, lambda: G.reusable(rd, "generations", gen_key))
+            gens = A.read_parquet(rd / "generations.parquet")
+            ver_key = verifications_key(cfg, gen_key, model_path)
+            stage("verify", t, rd, lambda: G.reusable(rd, "verifications", ver_key))
+            ver = A.read_parquet(rd / "verifications.parquet")
             metrics = measure_stage(cfg, task, gens, ver, rd, t)
             rounds.append(metrics)
             A.write_metrics_jsonl(run_dir, rounds)
             logger.log_round(t, metrics)
             log.info("round %d: %s", t, summary_line(metrics))
             if t < cfg.iterations:
-                model_path = update_stage(cfg, task, problems, A.read_parquet(rd / "generations.parquet"),
-                                          model_path, pool, rd)
+                stage("update", t, rd, lambda: G.reusable(rd, "model", model_key(cfg, rd)))
+                model_path = str(rd / "model")
     finally:
         pool.release()
         task.close()

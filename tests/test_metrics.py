@@ -144,3 +144,52 @@ def test_bootstrap_ci_covers_the_true_value_at_about_the_nominal_rate():
     # nominal 0.95; the binomial sd over 300 repetitions is ~0.013
     assert 0.90 <= hits_gap / reps <= 0.99
     assert 0.90 <= hits_rel / reps <= 0.99
+
+
+def test_relative_gap_variants_by_hand():
+    m = M.gap_metrics(U, W)
+    # pooled: gap / (1 - J(f)) = (0.25/3) / (1 - 1.75/3) = 0.25 / 1.25 = 0.2
+    assert m["gap_rel_pooled"] == pytest.approx(0.2)
+    # all prompts, saturated counted as 0: (1 + (-1) + 0) / 3 = 0
+    assert m["gap_rel_all"] == pytest.approx(0.0)
+    u = np.array([[1, 0], [1, 1], [0, 0]], dtype=float)
+    w = np.array([[1, 0], [1, 1], [0, 1]], dtype=float)
+    m = M.gap_metrics(u, w)
+    # base .5, 1, 0 -> reweighted 1, 1, 0: gap_rel (1 + 0) / 2 = .5; all: 1 / 3; pooled: (1/6) / (1/2)
+    assert (m["gap_rel"], m["gap_rel_all"], m["gap_rel_pooled"]) == pytest.approx((0.5, 1 / 3, 1 / 3))
+    sat = M.gap_metrics(np.ones((2, 2)), np.ones((2, 2)))
+    assert math.isnan(sat["gap_rel_pooled"]) and sat["gap_rel_all"] == 0.0
+
+
+def _auroc_by_pairs(s, y):
+    pos = [a for a, b in zip(s, y) if b and not math.isnan(a)]
+    neg = [a for a, b in zip(s, y) if not b and not math.isnan(a)]
+    wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def test_auroc_by_hand_and_against_pair_counting():
+    # positives 0.9, 0.5; negatives 0.5, 0.1: pairs (.9>.5) (.9>.1) (.5=.5 -> 1/2) (.5>.1) = 3.5 / 4
+    assert M.auroc([0.9, 0.5, 0.5, 0.1], [1, 1, 0, 0]) == pytest.approx(0.875)
+    assert M.auroc([0.1, 0.9], [1, 0]) == 0.0
+    assert M.auroc([0.3, float("nan"), 0.2], [1, 0, 0]) == 1.0  # the NaN sample is left out
+    assert M.auroc([0.3, 0.4], [1, 1]) is None
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        s = rng.integers(0, 5, size=40).astype(float)  # many ties
+        s[rng.random(40) < 0.1] = np.nan
+        y = rng.random(40) < 0.4
+        assert M.auroc(s, y) == pytest.approx(_auroc_by_pairs(s, y))
+
+
+def test_verifier_discrimination_by_hand():
+    u = np.array([[1, 0, 0], [1, 1, 0]], dtype=float)
+    sc = np.array([[[0.9, 0.7], [0.2, 0.4], [np.nan, np.nan]], [[0.6, 0.6], [0.1, 0.3], [0.5, 0.5]]])
+    w = np.array([[1, 0, 0], [1, 0, 1]], dtype=float)
+    d = M.verifier_discrimination(u, sc, w)
+    # mean scores: correct .8, .6, .2; incorrect .3, (nan, left out), .5
+    # pairs: .8>.3 .8>.5 .6>.3 .6>.5 .2<.3 .2<.5 -> 4 / 6
+    assert d["verifier_auroc"] == pytest.approx(4 / 6)
+    assert d["kept_precision"] == pytest.approx(2 / 3) and d["kept_recall"] == pytest.approx(2 / 3)
+    none = M.verifier_discrimination(np.zeros((1, 2)), np.zeros((1, 2)), np.zeros((1, 2)))
+    assert none == {"verifier_auroc": None, "kept_precision": None, "kept_recall": None}

@@ -14,7 +14,8 @@ LONG_MODULES = {  # path -> why it is longer than MAX_LINES
     "gvgap/tasks/mathcheck.py": "MATH answer extraction and the time-bounded equivalence check with its "
                                 "worker process; issue 13 item 5 replaces the hand-written pipe protocol",
     "gvgap/engines/shared_prefix.py": "shared-prefix attention: the segment cache layout and the attention over it are one idea",
-    "gvgap/engines/fast_decode.py": "the fast decoder; issue 13 item 6 splits it into a scheduler object",
+    "gvgap/metrics.py": "the paper's measurements as pure array functions, each checked by hand in "
+                        "tests/test_metrics.py; a candidate to split (pass@k / gap / verifier quality)",
     "gvgap/analysis/sweeps.py": "issue 13 item 4 splits it by job (finding runs, tables, figures, orchestration)",
 }
 

@@ -14,26 +14,27 @@ from functools import lru_cache
 _NATIVE_BF16 = ("amx_bf16", "avx512_bf16")
 
 
-@lru_cache(maxsize=1)
-def cpu_flags() -> frozenset[str]:
+def _cpuinfo(field: str) -> str | None:
+    """The value of the first `field` line of /proc/cpuinfo (None where there is none)."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
+                if line.startswith(field):
+                    return line.split(":", 1)[1]
     except OSError:
         pass
-    return frozenset()
+    return None
+
+
+@lru_cache(maxsize=1)
+def cpu_flags() -> frozenset[str]:
+    return frozenset((_cpuinfo("flags") or "").split())
 
 
 def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    name = _cpuinfo("model name")
+    if name is not None:
+        return name.strip()
     import platform
 
     return platform.processor() or "unknown"

@@ -13,12 +13,16 @@ Two implementations behind one interface:
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import numpy as np
 
 from gvgap.engines.base import SamplingParams, cut_at_stop, prompt_seed
 
 
 class HFEngine:
+    """The gvgap.engines.base.Engine protocol on transformers (CPU fast path or plain)."""
+
     def __init__(self, model_path: str, **options):
         """options: the fields of HFEngineConfig (gvgap/engines/hf_schema.py), which holds
         their defaults and ranges (a bad value raises gvgap.schema.ConfigError)."""
@@ -65,10 +69,26 @@ class HFEngine:
                 min_shared=min_shared, topk=topk, skinny_linear=skinny_linear,
             )
 
-    def _bar(self, total, desc):
+    def close(self) -> None:
+        """Drop the model so its memory is freed before another one loads."""
+        import gc
+
+        self.model = self.decoder = None
+        gc.collect()
+
+    @contextmanager
+    def _progress(self, total: int, desc: str):
+        """A progress bar (if engine.progress) that the fast decoder also reports into."""
         from tqdm.auto import tqdm
 
-        return tqdm(total=total, desc=desc, disable=not self.progress, leave=False)
+        with tqdm(total=total, desc=desc, disable=not self.progress, leave=False) as bar:
+            if self.decoder is not None:
+                self.decoder.progress = bar.update
+            try:
+                yield bar
+            finally:
+                if self.decoder is not None:
+                    self.decoder.progress = None
 
     # -- sampling ------------------------------------------------------------------------
     def generate(self, prompts: list[str], params: SamplingParams, indices: list[int] | None = None) -> list[list[str]]:
@@ -80,19 +100,15 @@ class HFEngine:
             return self._generate_plain(prompts, params, indices)
         ids = [self.tokenizer(p).input_ids for p in prompts]
         seeds = [prompt_seed(params.seed, i) for i in indices]
-        with self._bar(len(prompts) * params.n, "generate") as bar:
-            self.decoder.progress = bar.update
-            try:
-                seqs = self.decoder.generate_ids(ids, params, seeds)
-            finally:
-                self.decoder.progress = None
+        with self._progress(len(prompts) * params.n, "generate"):
+            seqs = self.decoder.generate_ids(ids, params, seeds)
         stop = tuple(params.stop or ())
         return [[cut_at_stop(self.tokenizer.decode(s, skip_special_tokens=True), stop) for s in row] for row in seqs]
 
     def _generate_plain(self, prompts, params, indices):
         torch = self.torch
         out = []
-        with self._bar(len(prompts) * params.n, "generate") as bar:
+        with self._progress(len(prompts) * params.n, "generate") as bar:
             for prompt, idx in zip(prompts, indices):
                 ids = self.tokenizer(prompt, return_tensors="pt").input_ids.to(self.device)
                 texts = []
@@ -130,44 +146,36 @@ class HFEngine:
         Returns an array [len(prompts), len(continuations)]. A word that is several
         tokens (" Incorrect" in SmolLM2) is scored whole.
         """
-        if self.decoder is None:
-            return self._score_plain(prompts, continuations)
         tok = self.tokenizer
-        cont_ids = [tok(c, add_special_tokens=False).input_ids for c in continuations]
         prompt_ids = [tok(p).input_ids for p in prompts]
-        with self._bar(len(prompts) * len(continuations), "score") as bar:
-            self.decoder.progress = bar.update
-            try:
-                return self.decoder.score_ids(prompt_ids, cont_ids)
-            finally:
-                self.decoder.progress = None
+        cont_ids = [tok(c, add_special_tokens=False).input_ids for c in continuations]
+        with self._progress(len(prompts) * len(continuations), "score") as bar:
+            if self.decoder is None:
+                return self._score_plain(prompt_ids, cont_ids, bar)
+            return self.decoder.score_ids(prompt_ids, cont_ids)
 
-    def _score_plain(self, prompts, continuations):
+    def _score_plain(self, prompt_ids, cont_ids, bar):
         torch = self.torch
-        tok = self.tokenizer
-        cont_ids = [tok(c, add_special_tokens=False).input_ids for c in continuations]
-        result = np.zeros((len(prompts), len(continuations)), dtype=np.float64)
-        rows = [(i, j) for i in range(len(prompts)) for j in range(len(continuations))]
-        prompt_ids = [tok(p).input_ids for p in prompts]
-        with self._bar(len(rows), "score") as bar:
-            for s in range(0, len(rows), self.batch_size):
-                batch = rows[s: s + self.batch_size]
-                seqs = [prompt_ids[i] + cont_ids[j] for i, j in batch]
-                width = max(map(len, seqs))
-                pad = tok.pad_token_id
-                # left-pad so every continuation ends at the last position
-                input_ids = torch.tensor([[pad] * (width - len(q)) + q for q in seqs], device=self.device)
-                mask = torch.tensor([[0] * (width - len(q)) + [1] * len(q) for q in seqs], device=self.device)
-                pos = (mask.cumsum(-1) - 1).clamp(min=0)
-                with torch.inference_mode():
-                    logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=pos).logits
-                logp = torch.log_softmax(logits.float(), dim=-1)
-                for b, (i, j) in enumerate(batch):
-                    c = cont_ids[j]
-                    L = len(c)
-                    # token at position t is predicted by logits at t-1
-                    tgt = torch.tensor(c, device=self.device)
-                    lp = logp[b, width - L - 1: width - 1].gather(-1, tgt[:, None]).sum()
-                    result[i, j] = float(lp)
-                bar.update(len(batch))
+        pad = self.tokenizer.pad_token_id
+        result = np.zeros((len(prompt_ids), len(cont_ids)), dtype=np.float64)
+        rows = [(i, j) for i in range(len(prompt_ids)) for j in range(len(cont_ids))]
+        for s in range(0, len(rows), self.batch_size):
+            batch = rows[s: s + self.batch_size]
+            seqs = [prompt_ids[i] + cont_ids[j] for i, j in batch]
+            width = max(map(len, seqs))
+            # left-pad so every continuation ends at the last position
+            input_ids = torch.tensor([[pad] * (width - len(q)) + q for q in seqs], device=self.device)
+            mask = torch.tensor([[0] * (width - len(q)) + [1] * len(q) for q in seqs], device=self.device)
+            pos = (mask.cumsum(-1) - 1).clamp(min=0)
+            with torch.inference_mode():
+                logits = self.model(input_ids=input_ids, attention_mask=mask, position_ids=pos).logits
+            logp = torch.log_softmax(logits.float(), dim=-1)
+            for b, (i, j) in enumerate(batch):
+                c = cont_ids[j]
+                L = len(c)
+                # token at position t is predicted by logits at t-1
+                tgt = torch.tensor(c, device=self.device)
+                lp = logp[b, width - L - 1: width - 1].gather(-1, tgt[:, None]).sum()
+                result[i, j] = float(lp)
+            bar.update(len(batch))
         return result

@@ -82,12 +82,15 @@ def top_p_threshold(probs: torch.Tensor, top_p: float, k0: int = 64):
 
 
 def kept_mask(probs: torch.Tensor, thr: torch.Tensor) -> torch.Tensor:
+    """The nucleus: p_i >= thr of its row. probs [B, m], thr [B] -> bool [B, m]."""
     return probs >= thr[:, None]
 
 
 def draw_from_kept(probs: torch.Tensor, thr: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """Inverse-CDF draw over {i : p_i >= thr} in ascending token-id order. u: [B] in [0, 1)."""
-    q = torch.where(probs >= thr[:, None], probs, torch.zeros((), dtype=probs.dtype))
+    """Inverse-CDF draw over the kept entries (kept_mask) of each row of probs [B, m], in
+    column order (ascending token id for a full vocabulary). u: [B] in [0, 1).
+    Returns column indices [B] (int64), never one of zero mass."""
+    q = torch.where(kept_mask(probs, thr), probs, torch.zeros((), dtype=probs.dtype))
     cdf = q.double().cumsum(-1)
     target = u.double() * cdf[:, -1]
     tok = torch.searchsorted(cdf, target[:, None], right=True)[:, 0]
@@ -101,19 +104,10 @@ def draw_from_kept(probs: torch.Tensor, thr: torch.Tensor, u: torch.Tensor) -> t
 
 
 def _draw_candidates(vals: torch.Tensor, idx: torch.Tensor, thr: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
-    """The same draw as `draw_from_kept`, over top-k candidates (vals, idx) that contain
-    every kept token."""
-    k = vals.shape[-1]
-    idx_sorted, order = torch.sort(idx, dim=-1)  # ascending token id, as in draw_from_kept
-    v = vals.gather(-1, order)
-    q = torch.where(v >= thr[:, None], v, torch.zeros((), dtype=v.dtype))
-    cdf = q.double().cumsum(-1)
-    target = u.double() * cdf[:, -1]
-    pos = torch.searchsorted(cdf, target[:, None], right=True)[:, 0].clamp(max=k - 1)
-    bad = q.gather(-1, pos[:, None])[:, 0] <= 0
-    if bool(bad.any()):
-        last = k - 1 - torch.flip((q > 0).to(torch.int8), dims=[-1]).argmax(-1)
-        pos = torch.where(bad, last, pos)
+    """The same draw as `draw_from_kept` over the full vocabulary, made over top-k
+    candidates (vals, token ids idx) that contain every kept token."""
+    idx_sorted, order = torch.sort(idx, dim=-1)  # ascending token id, as over the full vocabulary
+    pos = draw_from_kept(vals.gather(-1, order), thr, u)
     return idx_sorted.gather(-1, pos[:, None])[:, 0]
 
 

@@ -23,6 +23,9 @@ forwards hand extra keywords down to the attention function). The caller passes
 Works with grouped-query attention, per-layer sliding windows (`sliding_window`,
 Qwen2/Gemma style: key visible iff key_pos > query_pos - window), logit soft-capping
 (`softcap`, Gemma2) and attention sinks (`s_aux`).
+
+One module (~370 lines) on purpose: the transformers hook and the KV context it reads
+are one mechanism; the attention arithmetic itself is in gvgap.engines.kernels.
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from __future__ import annotations
 import math
 
 import torch
+
+from gvgap.engines.kernels import attend, merge
 
 ATTN_NAME = "gvgap_shared_prefix"
 _NEG_INF = float("-inf")
@@ -79,52 +84,6 @@ def shared_prefix_attention(module, query, key, value, attention_mask, **kwargs)
     ), None
 
 
-# ---------------------------------------------------------------------------------------
-# attention kernels returning (output, log-sum-exp)
-
-_flash = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
-
-
-def attend(q, k, v, mask=None, scale=1.0, softcap=None, is_causal=False, exact=False, check_dead=True):
-    """Softmax attention with its log-sum-exp. q [B, H, M, D], k/v [B, H, L, D],
-    mask additive [B or 1, 1, M, L] (or None). Returns (out [B, H, M, D] in q's dtype,
-    lse [B, H, M] float32). Rows whose keys are all masked get lse = -inf, out = 0."""
-    if softcap is None and not exact and _flash is not None and q.device.type == "cpu":
-        if mask is not None and mask.dtype != q.dtype:
-            mask = mask.to(q.dtype)
-        o, lse = _flash(q, k, v, 0.0, is_causal, attn_mask=mask, scale=scale)
-    else:
-        s = torch.matmul(q.float(), k.float().transpose(-1, -2)) * scale
-        if softcap is not None:
-            s = softcap * torch.tanh(s / softcap)
-        if is_causal:
-            M, L = s.shape[-2:]
-            s = s.masked_fill(torch.ones(M, L, dtype=torch.bool, device=s.device).triu(1), _NEG_INF)
-        if mask is not None:
-            s = s + mask.float()
-        lse = torch.logsumexp(s, dim=-1)
-        p = torch.exp(s - torch.where(torch.isfinite(lse), lse, torch.zeros_like(lse))[..., None])
-        o = torch.matmul(p, v.float()).to(q.dtype)
-    if mask is not None and check_dead:
-        dead = ~torch.isfinite(mask.float()).any(-1)  # [B or 1, 1, M]
-        if bool(dead.any()):
-            lse = lse.masked_fill(dead, _NEG_INF)
-            o = o.masked_fill(dead[..., None], 0)
-    return o, lse.float()
-
-
-def merge(o1, l1, o2, l2):
-    """Merge two partial attentions over disjoint key sets (float32 in, float32 out).
-    Not both -inf (the private suffix always holds the query's own key)."""
-    lse = torch.logaddexp(l1, l2)
-    out = o1 * torch.exp(l1 - lse)[..., None]
-    out.addcmul_(o2, torch.exp(l2 - lse)[..., None])
-    return out, lse
-
-
-# ---------------------------------------------------------------------------------------
-
-
 class Segment:
     """Keys/values of a token span, stored once and shared by many rows.
 
@@ -144,9 +103,6 @@ class Segment:
         ks = [None if x is None else torch.cat([x, y], dim=-2) for x, y in zip(a.keys, b.keys)]
         vs = [None if x is None else torch.cat([x, y], dim=-2) for x, y in zip(a.values, b.values)]
         return Segment(ks, vs, a.start)
-
-    def nbytes(self) -> int:
-        return sum(t.numel() * t.element_size() for t in self.keys + self.values if t is not None)
 
 
 class SharedPrefixContext:
@@ -210,6 +166,13 @@ class SharedPrefixContext:
         self._lens_py[slot] = n
         self._groups = None
 
+    def truncate(self, rows: int):
+        """Drop the slots from `rows` on (all dead): later forwards run `rows` rows."""
+        for s in range(rows, self.rows):
+            self.clear_row(s)
+        self.rows = rows
+        self._groups = None
+
     def clear_row(self, slot: int):
         """Mark a slot dead: it keeps computing garbage until reused or compacted."""
         self.segs[slot] = ()
@@ -260,10 +223,6 @@ class SharedPrefixContext:
                 self._lens_py[r] += int(c)
         self.lens[: self.rows] = torch.tensor(self._lens_py[: self.rows], dtype=torch.long)
         self._T = None
-
-    def nbytes(self) -> int:
-        own = sum(t.numel() * t.element_size() for t in self.k + self.v if t is not None)
-        return own + sum(s.nbytes() for s in self.segments.values())
 
     # -- attention ---------------------------------------------------------------------
     def _ensure(self, layer: int, key: torch.Tensor):
