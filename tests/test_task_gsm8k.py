@@ -121,6 +121,15 @@ CASES = [
     ("huge number off by one", "123456789012345678901234567890",
      "The answer is 123456789012345678901234567891", 0, 0),
     ("answer then chatter with numbers", "18", "The answer is 18. I hope the 2 of you liked it.", 1, 0),
+    # LaTeX thousands separators (issue 12, kind 3): one number, not 12 or 000
+    ("latex braced comma", "12000", "The answer is $12{,}000$.", 1, 1),
+    ("latex comma and negative space", "12000", "The answer is 12,\\!000.", 1, 1),
+    ("latex thin space in a box", "12000", "So she earns \\boxed{12\\,000}", 0, 1),
+    ("boxed after the phrase", "12000", "The answer is $\\boxed{12\\,000}$.", 1, 1),
+    ("latex separators, two groups", "1234567", "The answer is 1{,}234{,}567 dollars.", 1, 1),
+    ("latex negative space, money", "15000", "The answer is \\$15,\\!000.", 1, 1),
+    ("unicode thin space", "12000", "The answer is 12\u2009000.", 1, 1),
+    ("latex thin space is not a comma before two digits", "1200", "The answer is 12\\,00.", 0, 0),
 ]
 
 
