@@ -11,7 +11,7 @@ from gvgap import data
 from gvgap.data import FILES, DataError, DataFile, fetch, load_rows, sha256_bytes
 from gvgap.tasks import get_task
 
-SHARED = Path(os.environ.get("GVGAP_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+SHARED = Path(os.environ["GVGAP_DATA_DIR"])  # set by conftest; filled by its benchmark_data fixture
 
 
 def fake_contents(rel: str) -> bytes:

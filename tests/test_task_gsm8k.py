@@ -11,7 +11,7 @@ from gvgap.tasks import get_task
 from gvgap.tasks.base import Problem
 from gvgap.tasks.gsm8k import EXEMPLAR_IDX, gold_number, worked_answer
 
-DATA = Path(os.environ.get("GVGAP_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+DATA = Path(os.environ["GVGAP_DATA_DIR"])  # set by conftest; filled by its benchmark_data fixture
 
 
 @pytest.fixture(scope="module")

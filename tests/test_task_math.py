@@ -15,7 +15,7 @@ from gvgap.tasks.mathcheck import MathChecker
 
 SLOW = f"\\sin(10^{{{HUGE_DIGITS - 1}}})"  # below the tower rule: sympy really spends the time-out
 
-DATA = Path(os.environ.get("GVGAP_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+DATA = Path(os.environ["GVGAP_DATA_DIR"])  # set by conftest; filled by its benchmark_data fixture
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from gvgap.data import DataError, parse_nq_line
 from gvgap.tasks import get_task
 from gvgap.tasks.nq_open import EXEMPLARS, normalize
 
-DATA = Path(os.environ.get("GVGAP_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+DATA = Path(os.environ["GVGAP_DATA_DIR"])  # set by conftest; filled by its benchmark_data fixture
 
 
 @pytest.fixture(scope="module")
