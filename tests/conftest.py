@@ -32,7 +32,7 @@ def benchmark_data():
     root = Path(os.environ["GVGAP_DATA_DIR"])
     if not all(data.is_valid(root, rel) for rel in data.FILES):
         try:
-            data.fetch(root)
+            data.fetch(root)  # only what is missing or corrupt
         except Exception as e:  # noqa: BLE001 - offline: the data tests fail with DataError
             import warnings
 

@@ -290,6 +290,8 @@ FIELD = [
     ("boxed then period inside", "q", "81", "so $\\boxed{3^4.}$", 1),
     ("period and spacing", "q", "\\frac{\\pi}{2}", fin("\\frac{\\pi}{2}\\,."), 1),
     ("factorial is not punctuation", "q", "5", fin("5!"), 0),
+    ("period inside a final text", "q", "5", fin("\\text{5.}"), 1),
+    ("unit with a period", "q", "10", fin("10\\text{ cm.}"), 1),
     ("display math then period", "q", "81", "Final Answer: The final answer is \\[3^{4}.\\]", 1),
     # kind 11: partial parses never decide equality; roman constants are constants
     ("2+e vs 2-e roman", "q", "2 - \\mathrm{e}", fa("2 + \\mathrm{e}"), 0),

@@ -46,6 +46,7 @@ _DELIMS = (("$$", "$$"), ("$", "$"), ("\\[", "\\]"), ("\\(", "\\)"))
 # Sentence punctuation and spacing at the end of an answer: never part of its value.
 # ("!" is not here: `5!` is a factorial.)
 _TAIL = re.compile(r"(?:\s|\\[,;:! ]|\\q?quad\b|[.,;:])+$")
+_TEXT_TAIL = re.compile(r"(\\(?:text|textrm|mathrm)\{[^{}]*?)(?:\s|[.,;:])+\}$")  # `\text{ cm.}`
 
 
 def trim(ans: str) -> str:
@@ -58,7 +59,7 @@ def trim(ans: str) -> str:
         for left, right in _DELIMS:
             if ans.startswith(left) and ans.endswith(right) and len(ans) >= len(left) + len(right):
                 ans = ans[len(left):len(ans) - len(right)].strip()
-        ans = _TAIL.sub("", ans)
+        ans = _TEXT_TAIL.sub(r"\1}", _TAIL.sub("", ans))
     return ans
 
 
