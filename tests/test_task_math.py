@@ -281,6 +281,10 @@ FIELD = [
     ("ordered list in order", ORDER_Q, "4,6,14,15", fa("4, 6, 14, 15"), 1),
     ("ordered list out of order", ORDER_Q, "4,6,14,15", fa("15, 14, 6, 4"), 0),
     ("list of expressions goes to math-verify as a set", LIST_Q, "1,\\frac{1}{2}", fa("\\frac{1}{2}, 1"), 1),
+    ("list joined by and", LIST_Q, "30,150", fa("30 \\text{ and } 150"), 1),
+    ("list as a set", LIST_Q, "30,150", fa("\\{150, 30\\}"), 1),
+    ("list as equations", LIST_Q, "30,150", fa("x = 30, x = 150"), 1),
+    ("list with a repeat", LIST_Q, "30,150", fa("30, 150, 30"), 0),
     # kind 10: sentence punctuation inside the math of the final answer
     ("power then period vs 81", "q", "81", fin("3^{4}."), 1),
     ("power then period vs 3", "q", "3", fin("3^{4}."), 0),

@@ -96,6 +96,7 @@ _ROMAN = re.compile(r"\\(?:mathrm|operatorname|textrm|mathit|rm)\s*\{\s*([ei])\s
 _SPACING = re.compile(r"\\left(?![A-Za-z])|\\right(?![A-Za-z])|\\!|\\,|\\;|\\:|\\ |\\displaystyle|\s+")
 _DEGREE = re.compile(r"\^\s*\{?\\circ\}?")
 _SPACE_CMD = re.compile(r"\\(?:left|right)(?![A-Za-z])|(?<!\\)\\[,;:! ]|\\displaystyle\b")
+_TEXT = re.compile(r"(\\(?:text|textrm|mbox)\s*\{[^{}]*\})")
 _LOOSE_SPACE = re.compile(r"\s+(?![A-Za-z])|(?<![A-Za-z])\s+")  # a space only matters between letters (`\pi r`)
 
 
@@ -103,13 +104,14 @@ def prepare(ans: str) -> str:
     """The form an answer is compared (and cached) in: NFKC, LaTeX thousands separators
     as `,`, delimiters and end punctuation trimmed, roman e/i as e/i, no `\\%`, `^\\circ`,
     `\\$`, `\\dfrac`, `\\left`/`\\right`, spacing commands, nor spaces except between two
-    letters (`\\pi r`). Value-preserving: safe to hand to math-verify."""
+    letters (`\\pi r`) and inside `\\text{}`. Value-preserving: safe to hand to math-verify."""
     s = trim(clean_text(ans))
     s = _ROMAN.sub(lambda m: next(g for g in m.groups() if g), s)
     s = _DEGREE.sub("", s).replace("\\dfrac", "\\frac").replace("\\tfrac", "\\frac")
     s = s.replace("\\%", "").replace("%", "").replace("\\$", "").replace("$", "")
     s = _SPACE_CMD.sub(" ", s)
-    return trim(_LOOSE_SPACE.sub("", s))
+    parts = _TEXT.split(s)  # spaces inside \text{...} are kept as they are (odd indices)
+    return trim("".join(p if k % 2 else _LOOSE_SPACE.sub("", p) for k, p in enumerate(parts)))
 
 
 def normalise(ans: str) -> str:
@@ -160,17 +162,21 @@ def exact_value(s: str) -> tuple[Fraction, str] | None:
     return Fraction(-num if m.group(1) else num, den), "frac"
 
 
+_AND = re.compile(r"\s*,?\s*(?:\\text\{\s*(?:and|or)\s*\}|(?<![A-Za-z])(?:and|or)(?![A-Za-z])|;)\s*")
+
+
 def as_list(prepared: str, mode: str | None) -> list[str] | None:
     """The normalised elements of a comma-separated list of plain numbers / fractions, or
     None when the answer is one value. `prepared` is `prepare(answer)` (spaces kept): a
     thousands-shaped string (`30,150`, `1,000`, no spaces) is one number unless the
     problem asks for a list (`mode`) and no group starts with 0 (`1,000` stays a number)."""
-    if "," not in prepared:
-        return None
     if _THOUSANDS.fullmatch(prepared):
         if mode is None or any(g.startswith("0") for g in prepared.split(",")[1:]):
             return None
-    parts = [_SPACING.sub("", part) for part in prepared.split(",")]
+    joined = _AND.sub(",", prepared)  # `30 and 150`, `30;150`, `30 \text{ or } 150`
+    if "," not in joined:
+        return None
+    parts = [_SPACING.sub("", part) for part in joined.split(",")]
     return parts if all(exact_value(p) is not None for p in parts) else None
 
 
