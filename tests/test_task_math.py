@@ -140,6 +140,7 @@ CASES = [
     ("unit in gold", "575\\text{ students}", fa("575"), 1),
     ("unit in both", "575\\text{ students}", fa("575 \\text{ students}"), 1),
     ("money", "\\$15,\\!000", fa("15000"), 1),
+    ("braced thousands comma with spaces", "14{,}916", fa("14 {, }916"), 1),
     ("money with cents", "\\$40", fa("\\$40.00"), 1),
     ("percent", "44\\%", fa("44"), 1),
     ("degrees", "39^\\circ", fa("39"), 1),
@@ -304,6 +305,8 @@ FIELD = [
     ("roman i", "q", "2+3i", fa("2+3\\mathrm{i}"), 1),
     ("roman i wrong", "q", "2+3i", fa("2-3\\mathrm{i}"), 0),
     ("rm e", "q", "e^{2}+1", fa("{\\rm e}^{2}+1"), 1),
+    ("text e", "q", "3e", fa("3\\text{e}"), 1),
+    ("roman e is not 2", "q", "2e", fa("2\\mathrm{e} + 1"), 0),
     ("unreadable tail is not ignored", "q", "2", fa("2 + \\foo{x}"), 0),
     ("same unreadable text is still equal", "q", "2 + \\foo{x}", fa("2 + \\foo{x}"), 1),
     # kind 8: power towers and huge factorials decided without sympy

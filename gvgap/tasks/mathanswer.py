@@ -91,7 +91,7 @@ def final_answer(completion: str) -> str | None:
 
 # -- notation-only clean-up -----------------------------------------------------------------
 # e and i in roman type are the constants: `\mathrm{e}`, `\operatorname{i}`, `{\rm e}`.
-_ROMAN = re.compile(r"\\(?:mathrm|operatorname|textrm|mathit|rm)\s*\{\s*([ei])\s*\}|\{\s*\\rm\s+([ei])\s*\}"
+_ROMAN = re.compile(r"\\(?:mathrm|operatorname|textrm|text|mathit|rm)\s*\{\s*([ei])\s*\}|\{\s*\\rm\s+([ei])\s*\}"
                     r"|\\(?:mathrm|rm)\s+([ei])(?![A-Za-z])")
 _SPACING = re.compile(r"\\left(?![A-Za-z])|\\right(?![A-Za-z])|\\!|\\,|\\;|\\:|\\ |\\displaystyle|\s+")
 _DEGREE = re.compile(r"\^\s*\{?\\circ\}?")
