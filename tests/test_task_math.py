@@ -1,6 +1,7 @@
 """MATH / MATH-500: loading, Minerva prompts, answer extraction and time-bounded grading."""
 
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -10,7 +11,8 @@ import pytest
 from gvgap.tasks import get_task
 from gvgap.tasks.base import Problem
 from gvgap.tasks.math import EXEMPLAR_LINES, unbox, worked_solution
-from gvgap.tasks.mathanswer import HUGE_DIGITS, cheap_equal, final_answer, last_boxed, list_mode
+from gvgap.tasks.mathsize import HUGE_DIGITS
+from gvgap.tasks.mathanswer import cheap_equal, final_answer, last_boxed, list_mode
 from gvgap.tasks.mathcheck import MathChecker
 
 SLOW = f"\\sin(10^{{{HUGE_DIGITS - 1}}})"  # below the tower rule: sympy really spends the time-out
@@ -333,7 +335,9 @@ def test_list_mode_reads_the_question():
 
 
 TOWERS = ["9^{9^{9^{9}}}", "10^{10^{10^{10}}}", "2^{2^{2^{2^{2^{2}}}}}", "9^9^9", "(10^{10})^{10^{10}}",
-          "10^{10^{10}} + 1", "x^{9^{9^{9}}}", "\\frac{1}{10^{10^{10}}}", "100000000!"]
+          "10^{10^{10}} + 1", "x^{9^{9^{9}}}", "\\frac{1}{10^{10^{10}}}", "100000000!", "\\pi^{\\pi^{\\pi^{\\pi}}}",
+          "e^{e^{e^{e}}}", "\\binom{10^{10}}{10^{5}}", "9\\uparrow\\uparrow 9", "9^{-9^{9^{9}}}", "(-9)^{9^{9^{9}}}",
+          "\\sqrt{9^{9^{9^{9}}}}", "9^{9^{9}} - 9^{9^{9}}"]
 
 
 @pytest.mark.parametrize("tower", TOWERS)
@@ -343,6 +347,22 @@ def test_power_towers_are_graded_fast(task, tower):
         assert task.utility(Problem(id="t", question="q", gold=gold), fa(tower)) == 0.0
         assert time.perf_counter() - t0 < 0.5  # no sympy call: far below the 1 s bound
     assert task.checker.check("5", tower).how == "tower"
+
+
+def test_size_estimates_match_hand_values():
+    from gvgap.tasks.mathanswer import normalise
+    from gvgap.tasks.mathsize import digits
+
+    cases = {"2^{100}": 100 * math.log10(2), "100!": math.log10(math.factorial(100)),
+             "\\binom{10}{3}": math.log10(120), "3^{3^{3}}": 27 * math.log10(3), "2\\uparrow\\uparrow 3": math.log10(16),
+             "(10^{7})!": math.lgamma(1e7 + 1) / math.log(10), "x+1": 0.0}
+    for text, want in cases.items():
+        assert digits(normalise(text)) == pytest.approx(want, rel=1e-9), text
+    assert digits(normalise("9^{9^{9^{9}}}")) == math.inf
+    t0 = time.perf_counter()
+    for hostile in ("1^" * 1000 + "1", "{(" * 1000, "\\binom{" * 300, "9!" * 600):
+        digits(hostile)
+    assert time.perf_counter() - t0 < 0.5  # each start's chain is read once
 
 
 def test_distinct_normalised_answers_are_graded_once():

@@ -7,11 +7,11 @@ for what `cheap_equal` leaves undecided (None).
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from fractions import Fraction
 
+from gvgap.tasks import mathsize
 from gvgap.tasks.numbers import canonical, clean_text
 
 # -- extraction -----------------------------------------------------------------------------
@@ -202,66 +202,10 @@ def _one_number(s: str) -> str:
     return s.replace(",", "") if _THOUSANDS.fullmatch(s) else s
 
 
-# -- power towers and huge factorials ------------------------------------------------------------------------------
-HUGE_DIGITS = 100_000  # a number with more digits than this is never evaluated
-_POWER_START = re.compile(r"(?<![\w.}])(?:\d|\{|\()")
-_NUM = re.compile(r"\d+(?:\.\d+)?")
-
-
-def _chain(s: str, i: int, depth: int = 0) -> tuple[float | None, int]:
-    """log10 of the power chain `a^b^c` (numbers, braces, parentheses, factorials `n!`)
-    starting at i, and where it ends; None when it is not made of numbers only; ±inf past
-    a float's range."""
-    base, i = _atom(s, i, depth)
-    if base is None:
-        return None, i
-    while i < len(s) and s[i] == "!" and base != -math.inf:  # n! has log10(n!) = lgamma(n+1)/ln 10 digits
-        base = math.lgamma(10.0 ** base + 1) / math.log(10) if base < 300 else math.inf
-        i += 1
-    j = i
-    while j < len(s) and s[j] == " ":
-        j += 1
-    if j >= len(s) or s[j] != "^":
-        return base, i
-    exp, k = _chain(s, j + 1 + (s[j + 1:j + 2] == " "), depth + 1)
-    if exp is None or base == -math.inf:  # not a number, or 0^x: leave it to sympy
-        return None, k
-    if base == 0.0:  # 1^x
-        return 0.0, k
-    return base * (10.0 ** exp if exp < 300 else math.inf), k
-
-
-def _atom(s: str, i: int, depth: int) -> tuple[float | None, int]:
-    if depth > 40 or i >= len(s):
-        return None, i
-    if s[i] in "{(":
-        value, j = _chain(s, i + 1, depth + 1)
-        close = "}" if s[i] == "{" else ")"
-        return (value, j + 1) if value is not None and j < len(s) and s[j] == close else (None, j)
-    m = _NUM.match(s, i)
-    if not m:
-        return None, i
-    x = float(m.group()) if len(m.group()) < 300 else math.inf
-    return (math.log10(x) if x > 0 else -math.inf), m.end()
-
-
-def digits_estimate(ans: str) -> float:
-    """The largest |log10| of any numeric power chain in `ans` (`9^{9^{9^{9}}}` -> inf,
-    `2^{100}` -> 30.1), 0 when there is none. No big integer is ever built."""
-    s = normalise(ans)[:2000]
-    best = 0.0
-    for m in _POWER_START.finditer(s):
-        value, _ = _chain(s, m.start())
-        if value is not None and abs(value) > best:
-            best = abs(value)
-            if best == math.inf:
-                break
-    return best
-
-
+# -- huge numbers ---------------------------------------------------------------------------
 def is_huge(ans: str) -> bool:
-    """Whether `ans` holds a number (or its reciprocal) of more than HUGE_DIGITS digits."""
-    return ("^" in ans or "!" in ans) and digits_estimate(ans) > HUGE_DIGITS
+    """Whether `ans` holds a power tower, factorial, ... of more than HUGE_DIGITS digits."""
+    return mathsize.is_huge(normalise(ans))
 
 
 # -- the cheap decision ------------------------------------------------------------------------
@@ -269,8 +213,8 @@ def cheap_equal(gold: str, pred: str, mode: str | None = None) -> bool | None:
     """True/False when decidable without sympy, else None. `mode` is `list_mode(question)`.
 
     - same normalised string -> True;
-    - a power tower, power or factorial beyond 10^100000 on either side (sympy would
-      spend the whole time-out on it), strings differ -> False;
+    - a number beyond HUGE_DIGITS digits on either side (`mathsize`: power towers,
+      factorials, ...; sympy would spend the whole time-out on it), strings differ -> False;
     - lists of plain numbers (by `as_list`) -> compared as multisets (mode "set" or none)
       or in order ("sequence"); a list against one value -> False;
     - plain numbers and simple fractions -> exact comparison (a decimal against a fraction
