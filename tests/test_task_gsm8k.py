@@ -130,6 +130,8 @@ CASES = [
     ("latex negative space, money", "15000", "The answer is \\$15,\\!000.", 1, 1),
     ("unicode thin space", "12000", "The answer is 12\u2009000.", 1, 1),
     ("latex braced comma with spaces", "14916", "The answer is $14 {, }916$.", 1, 1),
+    ("latex control space", "12000", "The answer is $12\\ 000$.", 1, 1),
+    ("latex text comma", "12000", "The answer is $12\\text{,}000$ dollars.", 1, 1),
     ("latex thin space is not a comma before two digits", "1200", "The answer is 12\\,00.", 0, 0),
 ]
 

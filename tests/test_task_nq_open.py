@@ -164,6 +164,8 @@ SYMBOL_CASES = [
     ("plus in bold", ("+",), " **+**", 1),
     ("minus is not plus", ("+",), " -", 0),
     ("two asterisks are not one", ("*",), " **", 0),
+    ("markdown-escaped asterisk", ("*",), " \\*", 1),
+    ("markdown-escaped hash", ("#",), " \\#", 1),
     ("other candidates still normal", ("C#", "C sharp"), " c sharp", 1),
 ]
 

@@ -59,6 +59,7 @@ def matches(pred: str, candidates) -> bool:
     return False
 
 
+_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|])")
 _WRAPPERS = (("**", "**"), ("__", "__"), ("*", "*"), ("_", "_"), ("`", "`"), ('"', '"'), ("'", "'"),
              ("“", "”"))
 
@@ -85,7 +86,7 @@ def first_line_answer(completion: str) -> str | None:
         line = line.strip()
         if line.lower().startswith("a:"):
             line = line[2:].strip()
-        line = unwrap(line)
+        line = _MD_ESCAPE.sub(r"\1", unwrap(line))  # `\*` -> `*`
         if line.endswith(".") and len(line) > 1:
             line = unwrap(line[:-1])
         if line:
