@@ -271,6 +271,8 @@ FIELD = [
     ("tiny set elements", "q", "\\{10^{-20}, 1\\}", fa("\\{2\\cdot 10^{-20}, 1\\}"), 0),
     ("close decimals are still different", "q", "1234567.5", fa("1234567.4999999"), 0),
     ("1/10! written out", "q", "\\frac{1}{10!}", fa("\\frac{1}{3628800}"), 1),
+    ("tiny decimal vs scientific, different", "q", "0.0000002", fa("3\\times 10^{-7}"), 0),
+    ("tiny decimal vs scientific, same", "q", "0.0000002", fa("2\\times 10^{-7}"), 1),
     ("decimal approximation to 6 significant digits", "q", "\\frac{1}{3}", fa("0.333333"), 1),
     # kind 2: a list of answers vs a thousands separator, decided from the problem
     ("list read as a number", LIST_Q, "30,150", fa("30150"), 0),
