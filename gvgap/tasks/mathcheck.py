@@ -7,8 +7,8 @@ serving `mathworker.compare` over a pipe) that is killed and restarted when a ch
 exceeds its time budget; a batch is spread over several such workers. The parent never
 imports sympy. (A process-pool library was tried: its spawn start method re-runs a user's
 unguarded main script, and fork copies a parent that may hold torch threads; a `python -c`
-worker has neither problem.) Verdicts are cached by (prepared gold, prepared answer, list mode), so each
-distinct normalised answer of a prompt is graded once.
+worker has neither problem.) Verdicts are cached by (prepared gold, prepared answer,
+list mode), so each distinct normalised answer of a prompt is graded once.
 """
 
 from __future__ import annotations
