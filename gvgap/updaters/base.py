@@ -93,6 +93,8 @@ class Updater:
         work = tmp.with_name(tmp.name + ".work")  # trainer scratch (no checkpoints are saved)
         try:
             trainer, tok = self.build_trainer(model_path, work, seed, stats)
+            stats["distributed_type"] = str(trainer.accelerator.distributed_type).split(".")[-1]
+            check_strategy_active(self.cfg.strategy, stats["distributed_type"])
             t0, c0 = time.time(), time.process_time()
             result = trainer.train()
             dt, cpu = time.time() - t0, time.process_time() - c0
@@ -190,6 +192,16 @@ class Updater:
         stats.update(steps=int(trainer.state.global_step),
                      loss_first=hist[0]["loss"] if hist else None, loss_last=hist[-1]["loss"] if hist else None,
                      log_history=trainer.state.log_history)
+
+
+def check_strategy_active(strategy: str, distributed_type: str) -> None:
+    """A sharded strategy must really shard. Accelerate 1.15 switches to FSDP or DeepSpeed only
+    on GPU ranks; CPU ranks become MULTI_CPU (plain data parallel) whatever the config file
+    says, which would train a different, unsharded setup without a word."""
+    want = {"fsdp": "FSDP", "deepspeed_zero3": "DEEPSPEED", "deepspeed_zero3_offload": "DEEPSPEED"}.get(strategy)
+    if want and distributed_type != want:
+        raise RuntimeError(f"updater.strategy={strategy} needs GPU ranks: accelerate ran them as {distributed_type} "
+                           "(FSDP and DeepSpeed are only enabled on GPUs); use updater.strategy=ddp on CPU")
 
 
 def world_size() -> int:
