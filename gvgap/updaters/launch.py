@@ -74,8 +74,10 @@ def allocation(num_processes: int, num_machines: int, port: int | None, env=None
     from its environment, and a request larger than the allocation is refused (naming the
     field); outside SLURM only one machine can be used."""
     env = os.environ if env is None else env
-    if env.get("SLURM_JOB_ID") and env.get("SLURM_NNODES"):
-        nodes = int(env["SLURM_NNODES"])
+    # SLURM_JOB_NUM_NODES is the job's; SLURM_NNODES may be a step's (slurm_train.yaml sets it to 1)
+    nodes_var = env.get("SLURM_JOB_NUM_NODES") or env.get("SLURM_NNODES")
+    if env.get("SLURM_JOB_ID") and nodes_var:
+        nodes = int(nodes_var)
         if num_machines > nodes:
             raise RuntimeError(f"updater.num_machines={num_machines} but the SLURM job has {nodes} node(s)")
         per_node = gpus_on_node(env)
