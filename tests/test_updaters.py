@@ -369,3 +369,27 @@ def test_cli_two_process_round_is_loaded_by_the_next_round(tmp_path):
     assert "loading model " + str(run / "round_00" / "model") in p.stdout + p.stderr  # round 1 samples from it
     g0, g1 = (A.read_parquet(run / f"round_0{t}" / "generations.parquet") for t in (0, 1))
     assert g1["completion"].tolist() != g0["completion"].tolist()  # same seeds: new weights made the difference
+
+
+def test_two_process_rpo_with_lora_merges_on_rank_0_and_raises_the_margin(tiny, tmp_path):
+    """DPO's reference under DDP (adapters off) and the rank-0 merge of the gathered adapter."""
+    from safetensors.torch import load_file
+
+    from gvgap.updaters.rpo import RPOUpdater
+
+    df = records({"a": [1, 0, 0, 1], "b": [0, 1, 0, 0]})
+    pairs = D.preference_pairs(df, 8, seed=0)
+
+    def margin(model_dir):
+        return (logprobs(model_dir, pairs["prompt"], pairs["chosen"])
+                - logprobs(model_dir, pairs["prompt"], pairs["rejected"])).mean()
+
+    out = tmp_path / "model"
+    RPOUpdater(max_steps=4, batch_size=4, learning_rate=1e-2, num_processes=2, device="cpu",
+               lora={"enabled": True, "r": 4, "alpha": 8}).update(str(tiny), df, str(out), seed=0)
+    rec = read_record(out)
+    assert (rec["world_size"], rec["distributed_type"], rec["steps"], rec["per_device_batch_size"]) == \
+        (2, "MULTI_CPU", 4, 2)
+    assert load_file(out / "model.safetensors").keys() == load_file(tiny / "model.safetensors").keys()
+    assert not (out / "adapter_config.json").exists()
+    assert margin(out) > margin(tiny) + 0.5
