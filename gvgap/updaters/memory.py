@@ -113,7 +113,17 @@ def check_fit(cfg) -> None:
     print(f"gvgap: update memory estimate: {est.line()}", file=sys.stderr)
     gpu = float(cfg.updater.gpu_memory_gb)
     if not est.fits(gpu):
-        raise ConfigError(f"updater: {est.line()} exceeds {USABLE:.0%} of updater.gpu_memory_gb={gpu:g}; raise "
-                          "updater.num_processes/num_machines (model.train.gpus/nodes), use a sharded "
-                          "updater.strategy (fsdp, deepspeed_zero3, deepspeed_zero3_offload), "
-                          "updater.gradient_checkpointing=true or updater.lora.enabled=true")
+        u = cfg.updater
+        fixes = ["raise updater.num_processes/num_machines (model.train.gpus/nodes)"]
+        if u.strategy == "ddp":
+            fixes.append("a sharded updater.strategy (fsdp, deepspeed_zero3, deepspeed_zero3_offload)")
+        elif u.strategy != "deepspeed_zero3_offload":
+            fixes.append("updater.strategy=deepspeed_zero3_offload")
+        if not u.gradient_checkpointing and u.strategy != "fsdp":
+            fixes.append("updater.gradient_checkpointing=true")
+        if u.batch_size > 1:
+            fixes.append("a smaller updater.batch_size with more gradient_accumulation_steps")
+        if not u.lora.enabled:
+            fixes.append("updater.lora.enabled=true")
+        raise ConfigError(f"updater: {est.line()} exceeds {USABLE:.0%} of updater.gpu_memory_gb={gpu:g}; "
+                          + ", ".join(fixes[:-1]) + (" or " if len(fixes) > 1 else "") + fixes[-1])
