@@ -346,6 +346,7 @@ def test_failed_launch_raises_with_exit_code_and_publishes_nothing(tmp_path):
     with pytest.raises(RuntimeError, match="exit code"):
         u.update(str(tmp_path / "no_such_model"), varied_records(), str(tmp_path / "r" / "model"), seed=0)
     assert not (tmp_path / "r" / "model").exists() and not list((tmp_path / "r").glob(".model.tmp-*"))
+    assert "no_such_model" in (tmp_path / "r" / "update.log").read_text()  # the ranks' own error, kept
 
 
 def test_cli_two_process_round_is_loaded_by_the_next_round(tmp_path):

@@ -2,8 +2,9 @@
 
 Parent (the pipeline's process): `launch` writes the records (parquet) and the job to a
 folder beside the temp output, runs `accelerate launch ... -m gvgap.updaters.worker` (argv
-from launch.command), waits, and reads rank 0's result. A failed launch raises with its exit
-code and the tail of its log; the temp output is then removed by publish(), so the update
+from launch.command), waits, and reads rank 0's result. The ranks' output goes to
+`update.log` beside the model folder. A failed launch raises with its exit code and the
+tail of that log; the temp output is then removed by publish(), so the update
 stays atomic and the next invocation retries it.
 
 Ranks: `save` gathers the trained weights with the trainer (collective: FSDP's full state
@@ -45,7 +46,7 @@ def launch(updater, model_path: str, tmp: Path, seed: int, stats: dict) -> None:
         env.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // max(1, c.num_processes))))
         log.info("update: %d process(es) on %d machine(s), strategy %s: %s", alloc.num_processes,
                  alloc.num_machines, c.strategy, " ".join(argv))
-        logfile = job / "launch.log"
+        logfile = tmp.parent / "update.log"  # every rank's output, kept beside the round's model
         with open(logfile, "w") as fh:
             code = subprocess.run(argv, stdout=fh, stderr=subprocess.STDOUT, env=env).returncode
         if code != 0:
