@@ -74,6 +74,7 @@ class ModelConfig:
     train_tokens: Optional[float] = None  # pre-training tokens
     family: Optional[str] = None
     citation: Optional[str] = None
+    train: Any = None  # what an update needs: sizes, GPUs, strategy (gvgap.updaters.memory, docs/cluster.md)
 
     def __post_init__(self):
         _need(self.source in ("pip_gguf", "pip_gguf_assemble", "tiny_random", "local", "hub"),
@@ -238,6 +239,9 @@ def validate(cfg: DictConfig) -> None:
     from gvgap.verifiers.schemas import check_combination
 
     check_combination(cfg)
+    from gvgap.updaters.memory import check_fit  # the update's memory per GPU, before any model loads
+
+    check_fit(cfg)
     if cfg.iterations > 0:
         _need(cfg.updater._target_ != "gvgap.updaters.none.NoUpdate",
               "updater: iterations > 0 needs an updater (updater=sft or updater=rpo), not updater=none")
