@@ -101,6 +101,9 @@ def validate(cfg: DictConfig) -> None:
             msg = str(e)
             raise ConfigError(msg if msg.startswith("verifier.") else f"verifier.{msg}") from None
     check_combination(cfg)
+    from gvgap.updaters.memory import check_fit  # the update's memory per GPU, before any model loads
+
+    check_fit(cfg)
 
 
 def check_combination(cfg) -> None:

@@ -11,7 +11,7 @@ from gvgap import data
 from gvgap.data import FILES, DataError, DataFile, fetch, load_rows, sha256_bytes
 from gvgap.tasks import get_task
 
-SHARED = Path(os.environ.get("GVGAP_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+SHARED = Path(os.environ["GVGAP_DATA_DIR"])  # set by conftest; filled by its benchmark_data fixture
 
 
 def fake_contents(rel: str) -> bytes:
@@ -173,3 +173,29 @@ def test_default_dir_is_env_then_cache(monkeypatch, tmp_path):
     monkeypatch.setenv("GVGAP_CACHE", str(tmp_path / "c"))
     assert data.data_dir() == tmp_path / "c" / "data"
     assert data.data_dir(str(tmp_path / "x")) == tmp_path / "x"
+
+
+# -- where the tests' data comes from (issue 12, kind 9) ------------------------------------------
+def _conftest_data_dir(env: dict) -> str:
+    """GVGAP_DATA_DIR as tests/conftest.py sets it, in a fresh interpreter with `env`."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    base = {k: v for k, v in os.environ.items() if k not in ("GVGAP_DATA_DIR", "GVGAP_NO_SHARED_DATA")}
+    code = "import os, sys; sys.path[:0] = ['tests', '.']; import conftest; print(os.environ['GVGAP_DATA_DIR'])"
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, env={**base, **env},
+                         capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def test_tests_fetch_into_the_cache_without_the_shared_shortcut(tmp_path):
+    # a fresh clone: no usable ../shared/data, so the data goes where `python -m gvgap.data fetch` puts it
+    assert _conftest_data_dir({"GVGAP_NO_SHARED_DATA": "1", "GVGAP_CACHE": str(tmp_path)}) == str(tmp_path / "data")
+    # an explicit data dir always wins
+    assert _conftest_data_dir({"GVGAP_DATA_DIR": str(tmp_path / "mine"), "GVGAP_CACHE": str(tmp_path)}) == \
+        str(tmp_path / "mine")
+
+
+def test_the_session_data_is_complete_and_pinned(benchmark_data):
+    assert all(data.is_valid(benchmark_data, rel) for rel in FILES)

@@ -11,7 +11,7 @@ from gvgap.tasks import get_task
 from gvgap.tasks.base import Problem
 from gvgap.tasks.gsm8k import EXEMPLAR_IDX, gold_number, worked_answer
 
-DATA = Path(os.environ.get("GVGAP_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+DATA = Path(os.environ["GVGAP_DATA_DIR"])  # set by conftest; filled by its benchmark_data fixture
 
 
 @pytest.fixture(scope="module")
@@ -121,6 +121,18 @@ CASES = [
     ("huge number off by one", "123456789012345678901234567890",
      "The answer is 123456789012345678901234567891", 0, 0),
     ("answer then chatter with numbers", "18", "The answer is 18. I hope the 2 of you liked it.", 1, 0),
+    # LaTeX thousands separators (issue 12, kind 3): one number, not 12 or 000
+    ("latex braced comma", "12000", "The answer is $12{,}000$.", 1, 1),
+    ("latex comma and negative space", "12000", "The answer is 12,\\!000.", 1, 1),
+    ("latex thin space in a box", "12000", "So she earns \\boxed{12\\,000}", 0, 1),
+    ("boxed after the phrase", "12000", "The answer is $\\boxed{12\\,000}$.", 1, 1),
+    ("latex separators, two groups", "1234567", "The answer is 1{,}234{,}567 dollars.", 1, 1),
+    ("latex negative space, money", "15000", "The answer is \\$15,\\!000.", 1, 1),
+    ("unicode thin space", "12000", "The answer is 12\u2009000.", 1, 1),
+    ("latex braced comma with spaces", "14916", "The answer is $14 {, }916$.", 1, 1),
+    ("latex control space", "12000", "The answer is $12\\ 000$.", 1, 1),
+    ("latex text comma", "12000", "The answer is $12\\text{,}000$ dollars.", 1, 1),
+    ("latex thin space is not a comma before two digits", "1200", "The answer is 12\\,00.", 0, 0),
 ]
 
 

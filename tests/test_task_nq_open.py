@@ -10,7 +10,7 @@ from gvgap.data import DataError, parse_nq_line
 from gvgap.tasks import get_task
 from gvgap.tasks.nq_open import EXEMPLARS, normalize
 
-DATA = Path(os.environ.get("GVGAP_DATA_DIR") or Path(__file__).resolve().parents[2] / "shared" / "data")
+DATA = Path(os.environ["GVGAP_DATA_DIR"])  # set by conftest; filled by its benchmark_data fixture
 
 
 @pytest.fixture(scope="module")
@@ -138,3 +138,40 @@ def test_long_adversarial_text_is_fast(task, by_question):
     assert task.utility(by_question[Q1], "the " * 100_000) == 0.0
     assert task.utility(by_question[Q1], "x" * 1_000_000) == 0.0
     assert time.perf_counter() - t < 3.0
+
+
+# Candidates that SQuAD normalisation empties (issue 12, kinds 4 and 5): compared after a
+# lighter normalisation (case and spaces), and symbol answers are not eaten as markdown.
+# (label, candidates, completion, expected)
+SYMBOL_CASES = [
+    ("letter A", ("A",), " A", 1),
+    ("letter O", ("O",), " O", 1),
+    ("doubled article", ("The The",), " The The", 1),
+    ("grade A+", ("A+",), " A+", 1),
+    ("letter in lower case with period", ("A",), " a.", 1),
+    ("doubled article, case and spaces", ("The The",), "  the   THE ", 1),
+    ("grade A+, bold", ("A+",), " **A+**", 1),
+    ("article alone as a candidate", ("An",), " an", 1),
+    ("plus is not A+", ("A+",), " A", 0),
+    ("O is not zero", ("O",), " 0", 0),
+    ("letter with an article is not the letter", ("A",), " The A", 0),
+    ("empty answer never matches an empty candidate", ("...",), " ", 0),
+    ("asterisk", ("*",), " *", 1),
+    ("plus", ("+",), " +", 1),
+    ("hash", ("#",), " #", 1),
+    ("asterisk in backticks", ("*",), " `*`", 1),
+    ("asterisk in quotes", ("*",), ' "*"', 1),
+    ("plus in bold", ("+",), " **+**", 1),
+    ("minus is not plus", ("+",), " -", 0),
+    ("two asterisks are not one", ("*",), " **", 0),
+    ("markdown-escaped asterisk", ("*",), " \\*", 1),
+    ("markdown-escaped hash", ("#",), " \\#", 1),
+    ("other candidates still normal", ("C#", "C sharp"), " c sharp", 1),
+]
+
+
+@pytest.mark.parametrize("label,candidates,completion,expected", SYMBOL_CASES, ids=[c[0] for c in SYMBOL_CASES])
+def test_candidates_that_normalise_to_nothing(task, label, candidates, completion, expected):
+    from gvgap.tasks.base import Problem
+
+    assert task.utility(Problem(id="t", question="q", gold=candidates), completion) == expected

@@ -75,6 +75,14 @@ def test_score_m_verifications_are_stored_and_averaged():
     assert t.shape == (1, 2, 3) and math.isnan(t[0, 1, 2]) and t[0, 0, 2] == 8
 
 
+def test_score_on_another_scale_is_rescaled_or_nan():
+    # the judge answers out of 5 / 100 instead of 1..10: rescaled, never read as the numerator
+    replies = ["Fine.\nScore: 4/5", "Meh.\nScore: 3 out of 5", "Score: 45/100", "Score: 6/5"]
+    df = CoTScoreVerifier().verify(ScriptedEngine(lambda p, i, j: replies[i]), make_input([["a", "b", "c", "d"]]))
+    s = score_matrix(df, ["p0"], 4)
+    assert s[0, :3].tolist() == [8.0, 6.0, 4.5] and math.isnan(s[0, 3])
+
+
 def test_custom_template_and_task_description_are_used():
     engine = ScriptedEngine(lambda p, i, j: "Score: 5")
     data = make_input([["my work"]])

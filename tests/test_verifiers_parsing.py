@@ -55,6 +55,21 @@ SCORE = [
     ("I would give it a nine.", None),
     ("Correctness: <correct>", None),
     ("", None),
+    # another scale (issue 12, kind 6): an explicit denominator is rescaled to 1..10
+    ("Score: 4/5", 8.0),
+    ("Score: 3 out of 5", 6.0),
+    ("Score: 45/100", 4.5),
+    ("Score: 8 out of 10", 8.0),
+    ("**Score:** 2 / 4", 5.0),
+    ("Score: <4>/<5>", 8.0),
+    ("Score: 4 (out of 5)", 8.0),
+    ("Score: 3 on a scale of 1 to 5", 6.0),
+    ("Score: 90/100 - nearly perfect", 9.0),
+    ("Score: 10/10", 10.0),
+    ("Score: 6/5", None),
+    ("Score: 0/5", None),
+    ("Score: 5/0", None),
+    ("Score: 5 out of 100", None),
 ]
 
 PREFERENCE = [

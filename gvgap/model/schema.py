@@ -5,7 +5,7 @@ option's defaults; also the schema of `verifier.model` (cross-verification)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Any, Optional
 
 from omegaconf import MISSING
 
@@ -29,6 +29,7 @@ class ModelConfig:
     train_tokens: Optional[float] = None  # pre-training tokens
     family: Optional[str] = None
     citation: Optional[str] = None
+    train: Any = None  # what an update needs: sizes, GPUs, strategy (gvgap.updaters.memory, docs/cluster.md)
 
     def __post_init__(self):
         need(self.source in SOURCES,

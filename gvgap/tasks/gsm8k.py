@@ -18,8 +18,8 @@ from gvgap.tasks.common import choice, cut_at_stop, take_options, text_id
 # Train-split rows (0-based line = `idx`) used as the fixed few-shot exemplars, in order.
 EXEMPLAR_IDX = (0, 1, 2, 3, 4, 5, 6, 7)
 
-# "The answer is", an optional ":" / markdown bold / "$", then the number.
-STRICT = re.compile(r"the answer is\s*:?\s*(?:\*\*)?\s*(?:\\?\$)?\s*(" + NUMBER.pattern + ")",
+# "The answer is", an optional ":" / markdown bold / "$" / "\(" / "\boxed{", then the number.
+STRICT = re.compile(r"the answer is\s*:?\s*(?:\*\*)?\s*(?:\\?\$|\\\()?\s*(?:\\boxed\s*\{)?\s*(" + NUMBER.pattern + ")",
                     re.IGNORECASE)
 
 

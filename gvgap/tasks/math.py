@@ -2,7 +2,9 @@
 
 Gold is the last \\boxed{} of the reference solution. A completion's answer is the X of
 "Final Answer: The final answer is X. I hope it is correct." (the format the exemplars
-teach), else its last \\boxed{}. Equivalence: `math-verify`, time-bounded, see mathcheck.
+teach), else its last \\boxed{}. Equivalence: string-level checks (`mathanswer`), then
+`math-verify`, time-bounded and in parallel (`mathcheck`). The problem text reaches the
+checker: it decides whether `30,150` is a list of two answers or one number.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import os
 from gvgap.data import load_rows
 from gvgap.tasks.base import Problem, Task
 from gvgap.tasks.common import choice, cut_at_stop, take_options, text_id
-from gvgap.tasks.mathcheck import MathChecker, final_answer, last_boxed
+from gvgap.tasks.mathanswer import final_answer, last_boxed
+from gvgap.tasks.mathcheck import MathChecker
 
 # MATH *train* rows (0-based line numbers of math/train.jsonl) used as the fixed
 # exemplars, in order: Algebra 48, Precalculus 1/57, Geometry 256pi, Number Theory 57,
@@ -97,17 +100,22 @@ class MATHTask(Task):
         return final_answer(cut_at_stop(completion, self.stop))
 
     def utility(self, problem: Problem, completion: str) -> float:
-        return float(self.checker.check(problem.gold, self.extract_answer(completion)).equal)
+        return float(self.checker.check(problem.gold, self.extract_answer(completion), problem.question).equal)
 
     def prefetch(self, problems: list[Problem], completions: list[list[str]], workers: int | None = None) -> None:
-        """Grade all samples at once, math-verify spread over `workers` processes (default:
-        the CPU count), so that the per-sample `utility` calls that follow are cache hits."""
-        pairs = [(p.gold, self.extract_answer(c)) for p, cs in zip(problems, completions) for c in cs]
-        self.checker.check_many(pairs, workers=workers or os.cpu_count() or 1)
+        """Grade all samples at once: each prompt's distinct normalised answers once, the
+        math-verify checks spread over `workers` processes (default: the CPU count), so
+        that the per-sample `utility` calls that follow are cache hits."""
+        pairs, questions = [], []
+        for p, cs in zip(problems, completions):
+            for c in cs:
+                pairs.append((p.gold, self.extract_answer(c)))
+                questions.append(p.question)
+        self.checker.check_many(pairs, questions, workers=workers or os.cpu_count() or 1)
 
     def extra_utilities(self, problem: Problem, completion: str) -> dict[str, float]:
         """Whether this check hit the time bound (sum over samples = time-outs)."""
-        verdict = self.checker.check(problem.gold, self.extract_answer(completion))
+        verdict = self.checker.check(problem.gold, self.extract_answer(completion), problem.question)
         return {"math_verify_timeout": float(verdict.timed_out)}
 
 

@@ -4,6 +4,8 @@ Normalisation is SQuAD's (lower-case, drop punctuation and the articles a/an/the
 collapse spaces) plus two unicode fixes: NFKC first, and *all* unicode punctuation is
 dropped, so "2001–2002" (en dash, as in the gold data) matches a model's "2001-2002".
 Accents are kept ("Röntgen" != "Rontgen"), as in the standard metric.
+A candidate that this normalisation empties (`A`, `O`, `The The`, `A+`, `*`) is compared
+after a lighter one instead (NFKC, case and spaces only), so it can still be matched.
 """
 
 from __future__ import annotations
@@ -41,15 +43,52 @@ def normalize(text: str) -> str:
     return " ".join(text.split())
 
 
+def light_normalize(text: str) -> str:
+    """NFKC, lower case, single spaces: for candidates that `normalize` empties."""
+    return " ".join(unicodedata.normalize("NFKC", text).lower().split())
+
+
+def matches(pred: str, candidates) -> bool:
+    """Whether `pred` equals one candidate: normalised, or lightly normalised when the
+    candidate normalises to nothing."""
+    full, light = normalize(pred), light_normalize(pred)
+    for cand in candidates:
+        target = normalize(cand)
+        if (full == target) if target else (light and light == light_normalize(cand)):
+            return True
+    return False
+
+
+_MD_ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!|])")
+_WRAPPERS = (("**", "**"), ("__", "__"), ("*", "*"), ("_", "_"), ("`", "`"), ('"', '"'), ("'", "'"),
+             ("“", "”"))
+
+
+def unwrap(text: str) -> str:
+    """Remove markdown emphasis / quotes that wrap something (`**Paris**` -> `Paris`); a
+    symbol answer (`*`, `**`, `+`) is left as it is."""
+    text = text.strip()
+    while True:
+        for left, right in _WRAPPERS:
+            if len(text) > len(left) + len(right) and text.startswith(left) and text.endswith(right):
+                inner = text[len(left):-len(right)].strip()
+                if inner:
+                    text = inner
+                    break
+        else:
+            return text
+
+
 def first_line_answer(completion: str) -> str | None:
-    """The answer is the first non-empty line, minus a leading 'A:' and wrapping quotes."""
+    """The answer is the first non-empty line, minus a leading 'A:', a final '.' and
+    wrapping quotes / markdown emphasis."""
     for line in completion.splitlines():
         line = line.strip()
         if line.lower().startswith("a:"):
             line = line[2:].strip()
-        line = line.strip("\"'“”*").strip()
-        if line.endswith("."):
-            line = line[:-1].rstrip()
+        line = _MD_ESCAPE.sub(r"\1", unwrap(line))  # `\*` -> `*`
+        if line.endswith(".") and len(line) > 1:
+            line = unwrap(line[:-1])
         if line:
             return line
     return None
@@ -93,6 +132,4 @@ class NQOpenTask(Task):
 
     def utility(self, problem: Problem, completion: str) -> float:
         pred = self.extract_answer(completion)
-        if pred is None or not normalize(pred):
-            return 0.0
-        return float(normalize(pred) in {normalize(a) for a in problem.gold})
+        return float(pred is not None and matches(pred, problem.gold))

@@ -16,8 +16,18 @@ _SIGN = r"(?:(?<![\w)\]])-(?:\\?\$)?)?"  # "-5", "-$5", "-\$5"; not the "-" of "
 NUMBER = re.compile(_SIGN + r"(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|(?<!\d)\.\d+)")
 
 
+# LaTeX spellings of a thousands separator before a group of exactly three digits:
+# `12{,}000` (also `12 {, }000`), `12\text{,}000`, `12,\!000`, `12\,000`, `12\!000`,
+# `12\;000`, `12\ 000`, `12\thinspace 000`, `12~000`, and the unicode thin spaces (U+2009, U+202F) -> `12,000`. A plain space is not one
+# ("3 000" stays two numbers).
+_TEX_THOUSANDS = re.compile(r"(?<=\d)(?: ?\{ ?, ?\} ?|\\text\{,\}|,\s?\\!|\\,|\\!|\\;|\\ |\\thinspace ?|~|[\u2009\u202f])"
+                            r"(?=\d{3}(?!\d))")
+
+
 def clean_text(text: str) -> str:
-    """NFKC (full-width digits, no-break spaces) and unicode minus signs to ASCII."""
+    """LaTeX / thin-space thousands separators to `,`, then NFKC (full-width digits,
+    no-break spaces) and unicode minus signs to ASCII."""
+    text = _TEX_THOUSANDS.sub(",", text)
     text = unicodedata.normalize("NFKC", text)
     return text.replace("\u2212", "-").replace("\u2013", "-").replace("\u2014", "-")
 

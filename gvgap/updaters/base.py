@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from gvgap.updaters.launch import in_process, split_batch
 from gvgap.updaters.schemas import TrainSettings
 
 log = logging.getLogger("gvgap")
@@ -42,8 +43,13 @@ class Updater:
         out = Path(out_dir)
         if Path(model_path).exists() and out.resolve() == Path(model_path).resolve():
             raise ValueError(f"updater: out_dir {out} is the input model folder; it must never be modified")
+        c = self.cfg
+        launched = not in_process(c.num_processes, c.num_machines, c.strategy)
         stats = {"updater": self.name, "source_model": str(model_path), "seed": int(seed),
-                 "n_records": int(len(records)), "settings": dataclasses.asdict(self.cfg)}
+                 "n_records": int(len(records)), "world_size": int(c.num_processes),
+                 "num_machines": int(c.num_machines), "strategy": c.strategy if launched else "single_process",
+                 "settings": dataclasses.asdict(self.cfg)}
+        self.records = records  # a launched update hands them to its ranks
         t0 = time.time()
 
         def finish(tmp: Path) -> None:  # the record goes in before the rename
@@ -72,10 +78,23 @@ class Updater:
         raise NotImplementedError
 
     def train(self, model_path: str, tmp: Path, seed: int, stats: dict) -> None:
-        """Train from model_path; save the result (model + tokenizer) into tmp."""
+        """Train from model_path; save the result (model + tokenizer) into tmp: here, or in
+        launched processes (updater.num_processes > 1, num_machines > 1 or a sharded strategy)."""
+        c = self.cfg
+        if in_process(c.num_processes, c.num_machines, c.strategy):
+            self.train_here(model_path, tmp, seed, stats)
+        else:
+            from gvgap.updaters import distributed
+
+            distributed.launch(self, model_path, tmp, seed, stats)
+
+    def train_here(self, model_path: str, tmp: Path, seed: int, stats: dict) -> None:
+        """Train in this process (one rank of a launched update, or the only process)."""
         work = tmp.with_name(tmp.name + ".work")  # trainer scratch (no checkpoints are saved)
         try:
             trainer, tok = self.build_trainer(model_path, work, seed, stats)
+            stats["distributed_type"] = str(trainer.accelerator.distributed_type).split(".")[-1]
+            check_strategy_active(self.cfg.strategy, stats["distributed_type"])
             t0, c0 = time.time(), time.process_time()
             result = trainer.train()
             dt, cpu = time.time() - t0, time.process_time() - c0
@@ -83,7 +102,15 @@ class Updater:
             # CPU seconds (all threads) tell the cost on a shared machine, where wall time does not
             stats.update(train_seconds=round(dt, 3), seconds_per_step=round(dt / steps, 4),
                          cpu_seconds_per_step=round(cpu / steps, 4), train_loss=float(result.training_loss))
-            self.save(trainer, tok, model_path, tmp, stats)
+            b, g = self.per_device_batch()
+            stats.update(per_device_batch_size=b, per_device_accumulation_steps=g)
+            if world_size() > 1 or self.cfg.strategy != "ddp":
+                from gvgap.updaters import distributed
+
+                distributed.save(self, trainer, tok, model_path, tmp, stats)
+                self.record_history(trainer, stats)
+            else:
+                self.save(trainer, tok, model_path, tmp, stats)
         finally:
             shutil.rmtree(work, ignore_errors=True)
 
@@ -101,12 +128,18 @@ class Updater:
             bf16 = (not use_cpu) and torch.cuda.is_bf16_supported()
         return {"use_cpu": use_cpu, "bf16": bool(bf16)}
 
+    def per_device_batch(self) -> tuple[int, int]:
+        """(micro-batch, accumulation steps) per process: batch_size x gradient_accumulation_steps
+        is the effective minibatch over all processes (launch.split_batch)."""
+        return split_batch(self.cfg.batch_size, self.cfg.gradient_accumulation_steps, world_size())
+
     def trainer_args(self, work_dir: Path, seed: int) -> dict:
         """TrainingArguments common to SFTConfig and DPOConfig."""
         c = self.cfg
+        b, g = self.per_device_batch()
         return dict(
-            output_dir=str(work_dir), max_steps=c.max_steps, per_device_train_batch_size=c.batch_size,
-            gradient_accumulation_steps=c.gradient_accumulation_steps, learning_rate=c.learning_rate,
+            output_dir=str(work_dir), max_steps=c.max_steps, per_device_train_batch_size=b,
+            gradient_accumulation_steps=g, learning_rate=c.learning_rate,
             lr_scheduler_type=c.lr_scheduler_type, warmup_steps=c.warmup_steps, weight_decay=c.weight_decay,
             max_grad_norm=c.max_grad_norm, optim="adamw_torch", logging_steps=c.logging_steps,
             gradient_checkpointing=c.gradient_checkpointing, max_length=c.max_length,
@@ -151,10 +184,29 @@ class Updater:
             model = model.to(dtype)
         model.save_pretrained(str(tmp))
         tokenizer.save_pretrained(str(tmp))
+        self.record_history(trainer, stats)
+
+    @staticmethod
+    def record_history(trainer, stats: dict) -> None:
         hist = [h for h in trainer.state.log_history if "loss" in h]
         stats.update(steps=int(trainer.state.global_step),
                      loss_first=hist[0]["loss"] if hist else None, loss_last=hist[-1]["loss"] if hist else None,
                      log_history=trainer.state.log_history)
+
+
+def check_strategy_active(strategy: str, distributed_type: str) -> None:
+    """A sharded strategy must really shard. Accelerate 1.15 switches to FSDP or DeepSpeed only
+    on GPU ranks; CPU ranks become MULTI_CPU (plain data parallel) whatever the config file
+    says, which would train a different, unsharded setup without a word."""
+    want = {"fsdp": "FSDP", "deepspeed_zero3": "DEEPSPEED", "deepspeed_zero3_offload": "DEEPSPEED"}.get(strategy)
+    if want and distributed_type != want:
+        raise RuntimeError(f"updater.strategy={strategy} needs GPU ranks: accelerate ran them as {distributed_type} "
+                           "(FSDP and DeepSpeed are only enabled on GPUs); use updater.strategy=ddp on CPU")
+
+
+def world_size() -> int:
+    """Processes training together (set by the launcher; 1 in the pipeline's own process)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def saved_dtype(model_path: str):

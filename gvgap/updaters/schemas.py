@@ -53,6 +53,13 @@ class TrainSettings:
     gradient_checkpointing: bool = False
     logging_steps: int = 10
     lora: LoraSettings = field(default_factory=LoraSettings)
+    # where training runs (docs/updaters.md, "Multi-process training"): 1 process with ddp =
+    # in the pipeline's process; otherwise `accelerate launch` with launchers/accelerate/<strategy>.yaml
+    num_processes: int = 1  # processes (GPUs) over all machines; batch_size x accumulation is split over them
+    num_machines: int = 1  # nodes; > 1 needs a SLURM allocation of that many nodes
+    strategy: str = "ddp"  # ddp | fsdp | deepspeed_zero3 | deepspeed_zero3_offload
+    main_process_port: Optional[int] = None  # null: a free port (one machine), 29500 (several)
+    gpu_memory_gb: Optional[float] = None  # one GPU's memory; set (e.g. 80): fit check before loading; null: no check
 
     def __post_init__(self):
         if isinstance(self.lora, dict):  # built from a plain dict (hydra instantiate, tests)
@@ -75,6 +82,27 @@ class TrainSettings:
         _need(self.logging_steps >= 1, f"updater.logging_steps must be >= 1 (got {self.logging_steps})")
         _need(self.lr_scheduler_type in SCHEDULERS,
               f"updater.lr_scheduler_type must be one of {SCHEDULERS} (got {self.lr_scheduler_type!r})")
+        self.check_processes()
+
+    def check_processes(self) -> None:
+        from gvgap.updaters.launch import STRATEGIES, split_batch
+
+        _need(self.num_processes >= 1, f"updater.num_processes must be >= 1 (got {self.num_processes})")
+        _need(self.num_machines >= 1, f"updater.num_machines must be >= 1 (got {self.num_machines})")
+        _need(self.num_processes % self.num_machines == 0,
+              f"updater.num_processes={self.num_processes} must be a multiple of updater.num_machines={self.num_machines}")
+        _need(self.strategy in STRATEGIES, f"updater.strategy must be one of {STRATEGIES} (got {self.strategy!r})")
+        _need(self.device != "cpu" or self.strategy == "ddp",
+              f"updater.strategy={self.strategy} needs GPUs (accelerate enables FSDP/DeepSpeed only on GPU ranks); "
+              "use updater.strategy=ddp with updater.device=cpu")
+        _need(self.main_process_port is None or 1024 <= self.main_process_port <= 65535,
+              f"updater.main_process_port must be in [1024, 65535] or null (got {self.main_process_port})")
+        _need(self.gpu_memory_gb is None or (math.isfinite(self.gpu_memory_gb) and self.gpu_memory_gb > 0),
+              f"updater.gpu_memory_gb must be > 0 (got {self.gpu_memory_gb})")
+        try:
+            split_batch(self.batch_size, self.gradient_accumulation_steps, self.num_processes)
+        except ValueError as e:
+            _need(False, str(e))
 
 
 SCHEDULERS = ("linear", "constant", "constant_with_warmup", "cosine")

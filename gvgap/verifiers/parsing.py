@@ -9,7 +9,8 @@ model's noise is not read as a verdict:
   verdict usually invents a new problem and a new verdict for it;
 - a value that echoes the template's choice list ("<correct> or <incorrect>",
   "<A> or <B>") is ambiguous and skipped;
-- out-of-range scores (0, 11, -3) are not read.
+- out-of-range scores (0, 11, -3) are not read; a score out of another total (`4/5`,
+  `3 out of 5`, `45/100`) is rescaled to the 1..10 scale, never read as its numerator.
 Texts are cut to MAX_CHARS and the patterns are linear (no nested quantifiers), so a
 parser's time is bounded whatever the model writes.
 """
@@ -31,8 +32,12 @@ _AFTER = r"[\s>\])*_\"'`.]{0,12}"  # closing decoration after a value
 _BINARY_OR = re.compile(_AFTER + r"(or\b|/)" + _DECOR + r"(correctness" + _SEP + _DECOR + r")?(in)?correct\b",
                         re.IGNORECASE)
 
-_SCORE = re.compile(r"score" + _SEP + _DECOR + r"(\d{1,3}(?:\.\d+)?)(\s*/\s*10\b)?(?![\d.]*\d)",
-                    re.IGNORECASE)
+# "k/d", "k out of d", "k (out of d)", "k of d", "k on a scale of 1 to d": an explicit
+# denominator d, whose value is rescaled to the 1..10 scale (see parse_score).
+_OUT_OF = (r"[>\]*_\"'`]{0,4}\s{0,3}\(?\s{0,3}(?:/|out\s{1,3}of\b|of\b|on\s{1,3}a\s{1,3}scale\s{1,3}(?:of\s{1,3}|from\s{1,3})?"
+           r"(?:[01]\s{0,3}(?:to|-|\u2013)\s{0,3})?)\s{0,3}[<\[]?")
+_SCORE = re.compile(r"score" + _SEP + _DECOR + r"(\d{1,3}(?:\.\d+)?)(?![\d.]*\d)"
+                    r"(?:" + _OUT_OF + r"(\d{1,4}(?:\.\d+)?)(?![\d.]*\d))?", re.IGNORECASE)
 _SCORE_OR = re.compile(_AFTER + r"(or\b|to\b|-)\s{0,3}<?\s{0,3}\d", re.IGNORECASE)
 
 _PREF = re.compile(r"preferred\s{1,3}solution" + _SEP + _DECOR + r"(?:solution\s{1,3})?((?-i:[AB]))(?!\w)",
@@ -63,12 +68,23 @@ def parse_binary(text: str | None) -> float | None:
 
 
 def parse_score(text: str | None, low: int = 1, high: int = 10) -> float | None:
-    """`Score: <k>` (also `Score: k/10`, `**Score:** k`) with low <= k <= high, else None."""
+    """`Score: <k>` (also `**Score:** k`) with low <= k <= high, else None.
+
+    A score with an explicit denominator d (`k/d`, `k out of d`, `k on a scale of 1 to d`)
+    is rescaled to `high * k / d` (`4/5` -> 8, `45/100` -> 4.5, `7/10` -> 7); it is read
+    only when 0 <= k <= d and the rescaled value is in [low, high]. A numerator is never
+    read alone.
+    """
     text = _clip(text)
     for m in _SCORE.finditer(text):
         if _SCORE_OR.match(text, m.end()) or _second_choice(text, m.start()):
             continue  # "Score: 1 to 10", "Score: <8> or <9>"
         value = float(m.group(1))
+        if m.group(2) is not None:
+            denominator = float(m.group(2))
+            if not 0 < denominator or value > denominator:
+                continue
+            value = high * value / denominator
         if low <= value <= high:
             return value
     return None
