@@ -20,15 +20,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from gvgap.updaters.common import Skip, saved_dtype
 from gvgap.updaters.launch import in_process, split_batch
 from gvgap.updaters.schemas import TrainSettings
 
 log = logging.getLogger("gvgap")
 RECORD = "gvgap_update.json"
-
-
-class Skip(Exception):
-    """Nothing to train on: the next model is the current one, unchanged."""
 
 
 class Updater:
@@ -207,17 +204,6 @@ def check_strategy_active(strategy: str, distributed_type: str) -> None:
 def world_size() -> int:
     """Processes training together (set by the launcher; 1 in the pipeline's own process)."""
     return int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def saved_dtype(model_path: str):
-    """The dtype the input model is stored in (the next model is stored the same way)."""
-    import torch
-    from transformers import AutoConfig
-
-    d = getattr(AutoConfig.from_pretrained(model_path), "dtype", None)
-    if isinstance(d, str):
-        d = getattr(torch, d.replace("torch.", ""), None)
-    return d if isinstance(d, torch.dtype) else None
 
 
 def publish(out: Path, build) -> None:

@@ -29,7 +29,7 @@ log = logging.getLogger("gvgap")
 
 def launch(updater, model_path: str, tmp: Path, seed: int, stats: dict) -> None:
     from gvgap import artifacts as A
-    from gvgap.updaters.base import Skip
+    from gvgap.updaters.common import Skip
 
     c = updater.cfg
     job = tmp.with_name(tmp.name + ".job")
@@ -66,7 +66,7 @@ def save(updater, trainer, tokenizer, model_path: str, tmp: Path, stats: dict) -
     import torch
     from transformers import AutoModelForCausalLM
 
-    from gvgap.updaters.base import saved_dtype
+    from gvgap.updaters.common import saved_dtype
 
     acc = trainer.accelerator
     gathered = Path(trainer.args.output_dir) / "gathered"

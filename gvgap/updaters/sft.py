@@ -14,7 +14,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from gvgap.updaters import data as D
-from gvgap.updaters.base import Skip, Updater
+from gvgap.updaters.base import Updater
+from gvgap.updaters.common import Skip
 from gvgap.updaters.schemas import SFTUpdaterConfig
 
 

@@ -22,7 +22,7 @@ def rank() -> int:
 
 def main(job_dir: str) -> int:
     from gvgap import artifacts as A
-    from gvgap.updaters.base import Skip
+    from gvgap.updaters.common import Skip
 
     job_dir = Path(job_dir)
     job = json.loads((job_dir / "job.json").read_text())
