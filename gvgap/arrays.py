@@ -117,11 +117,13 @@ def kept_matrix(ver: pd.DataFrame, member: str, prompt_ids: list[str], n_samples
 class RoundArrays:
     """A round's generations and verifications, with the arrays read from them.
 
-    prompt_ids: the P prompts in generation order; n_samples: N. The arrays are computed
-    on first use, so a caller pays only for what it reads."""
+    prompt_ids: the P prompts in generation order (or `order`, to align two runs on the
+    same prompts); n_samples: N. The arrays are computed on first use, so a caller pays
+    only for what it reads."""
 
     gens: pd.DataFrame
     ver: pd.DataFrame
+    order: list[str] | None = None
 
     @classmethod
     def load(cls, run_dir, t: int) -> RoundArrays:
@@ -141,7 +143,7 @@ class RoundArrays:
 
     @cached_property
     def prompt_ids(self) -> list[str]:
-        return prompt_order(self.gens)
+        return list(self.order) if self.order is not None else prompt_order(self.gens)
 
     @cached_property
     def n_samples(self) -> int:
