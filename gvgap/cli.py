@@ -12,6 +12,7 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+import gvgap.resolvers  # noqa: F401  (the ${gvgap.*} resolvers of the recipes)
 from gvgap.config import Config, ConfigError, validate
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
