@@ -71,7 +71,7 @@ def object_matrix(df: pd.DataFrame, column: str, prompt_ids: list[str], n_sample
     """Like `matrix` for text columns (answers, completions); missing cells are None."""
     out = np.full(len(prompt_ids) * n_samples, None, dtype=object)
     vals = df[column]
-    out[_flat(df, prompt_ids, n_samples)] = vals.astype(str).where(vals.notna(), None).to_numpy(dtype=object)
+    out[_flat(df, prompt_ids, n_samples)] = np.where(vals.notna(), vals.astype(str), None)
     return out.reshape(len(prompt_ids), n_samples)
 
 

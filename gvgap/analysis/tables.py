@@ -161,7 +161,7 @@ def cross_grids(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
     d["vflops"] = np.where(d["verifier_model"] == "self", d["flops"], d["verifier_flops"])
     out = {}
     for (task, kind), g in d.groupby(["task", "verifier"]):
-        if g["vmodel"].nunique() < 2 or (g["verifier_model"] == "self").all():
+        if (g["verifier_model"] == "self").all():  # no separate verifier model: not a cross sweep
             continue
         grid = g.pivot_table(index="model", columns="vmodel", values="paper_gap", aggfunc="mean") * 100
         grid = grid.loc[_by_flops(g, "model", "flops", grid.index), _by_flops(g, "vmodel", "vflops", grid.columns)]
