@@ -93,6 +93,17 @@ def test_sweep_rejects_bad_values_and_other_groups(run, capsys):
     assert analyze.main([str(run), "verifier=oracle", "weight_fn.tau=1"]) == 2
     assert analyze.main([str(run), "weight_fn=nope"]) == 2
     assert "no such option" in capsys.readouterr().err
+    assert analyze.main([str(run), "weight_fn.qq=1"]) == 2  # a key the run's config does not have
+    assert "weight_fn.qq" in capsys.readouterr().err
+    assert analyze.main([str(run), "weight_fn.q=[0.5"]) == 2  # Hydra's grammar: a syntax error, one line
+    assert "weight_fn.q" in capsys.readouterr().err
+
+
+def test_a_hydra_job_folder_is_a_run_not_an_override(tmp_path, capsys):
+    job = tmp_path / "0_model=tiny_random,verifier=mc"  # how a multirun names its jobs
+    make_run(job)
+    assert analyze.main([str(job), "weight_fn=threshold", "weight_fn.tau=0.5"]) == 0
+    assert (job / "analysis" / "gap_vs_threshold.csv").exists()
 
 
 def test_reverify_with_oracle_uses_stored_generations(run, tmp_path, fresh_cache, capsys):
@@ -207,7 +218,7 @@ def test_tournament_round_sweep(tmp_path):
     A.write_parquet(ver, rd / "verifications.parquet")
     (rd / "metrics.json").unlink()
     measure_stage(cfg, task, gens, ver, rd, 0)
-    assert analyze.main([str(d), "weight_fn.round=0,1,2,3"]) == 0
+    assert analyze.main([str(d), "weight_fn.round=range(0,4)"]) == 0  # Hydra's sweep grammar
     df = pd.read_csv(d / "analysis" / "gap_vs_threshold.csv")
     assert df["kept"].tolist() == pytest.approx([1, 1 / 2, 1 / 4, 1 / 8])
     assert df["gap_vs_previous_round"].tolist() == pytest.approx(

@@ -36,10 +36,13 @@ def split(args: list[str]) -> tuple[dict, list]:
             rest.append(arg)
         else:
             options[key] = text
-    try:
-        return options, OverridesParser.create().parse_overrides(rest)
-    except HydraException as e:
-        raise ValueError(str(e).splitlines()[0]) from None
+    parser, overrides = OverridesParser.create(), []
+    for arg in rest:  # one at a time, so an error names its argument
+        try:
+            overrides += parser.parse_overrides([arg])
+        except HydraException as e:
+            raise ValueError(f"{arg}: {str(e).strip().splitlines()[0]}") from None
+    return options, overrides
 
 
 def _values(o) -> list:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import math
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -72,8 +73,18 @@ def _int(x, default: int = 0) -> int:
 
 
 def _arrays(root, run: str, t: int = 0) -> RoundArrays | None:
+    """The round's arrays, or None when its parquet files are not on disk. Several tables
+    read the same round: it is loaded once (until its files change)."""
     path = Path(root) / run if run != "." else Path(root)
-    return RoundArrays.load(path, t) if RoundArrays.exists(path, t) else None
+    if not RoundArrays.exists(path, t):
+        return None
+    stamp = tuple((A.round_dir(path, t) / f).stat().st_mtime_ns for f in ("generations.parquet", "verifications.parquet"))
+    return _load(str(path.resolve()), t, stamp)
+
+
+@lru_cache(maxsize=16)
+def _load(path: str, t: int, stamp: tuple) -> RoundArrays:
+    return RoundArrays.load(path, t)
 
 
 # -- re-measuring under the paper's weight functions ---------------------------------------------
