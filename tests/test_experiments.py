@@ -99,7 +99,8 @@ def test_sweeps_readme_maps_every_recipe_to_the_paper():
 # scaling_qwen15 runs as the literal command in tests/test_sweeps.py and scaling_cpu on the
 # submitit launcher below; every other recipe runs here, in-process (torch loads once).
 IN_PROCESS = [r for r in RECIPES if r not in ("scaling_qwen15", "scaling_cpu")]
-EXTRA = {"fixed_verifier": ["model@verifier.model=tiny_random"]}  # its fixed verifier model
+EXTRA = {"fixed_verifier": ["model@verifier.model=tiny_random"],  # its one fixed verifier model
+         "verifier_variance": ["verifier.num_verifications=4"]}  # 64 verdicts x 8 samples: minutes on a CPU
 FILES = [  # (recipes matching, aggregation files they must produce)
     (r".*", ["runs.csv", "runs.md", "paper.csv", "paper.md"]),
     (r"cross_", ["cross_mc.csv", "cross_cot_score.csv", "cross_mc.png"]),
