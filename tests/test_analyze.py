@@ -12,9 +12,9 @@ from omegaconf import OmegaConf
 from gvgap import analyze
 from gvgap import artifacts as A
 from gvgap import metrics as M
-from gvgap.measure import matrix, prompt_order
+from gvgap.arrays import matrix, prompt_order, score_matrix
 from gvgap.pipeline import build_task, grade, measure_stage
-from gvgap.verifiers.base import frame, score_matrix
+from gvgap.verifiers.base import frame
 from gvgap.weighting import Threshold
 from tests.conftest import compose
 

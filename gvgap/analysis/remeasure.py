@@ -40,7 +40,8 @@ def reproduce(run_dir, out_dir=None) -> list[dict]:
         path = A.round_dir(run_dir, t) / "metrics.json"
         old = A.read_json(path) if path.exists() else None
         added = NEWER_KEYS - set(old or {})  # a run older than these keys is not "different"
-        diff = sorted(k for k in set(new) | set(old or {}) if old is None or (k not in added and new.get(k) != old.get(k)))
+        diff = sorted(k for k in set(new) | set(old or {})
+                      if old is None or (k not in added and new.get(k) != old.get(k)))
         results.append({"round": t, "equal": old is not None and not diff, "differs": diff,
                         "has_metrics": old is not None})
     return results

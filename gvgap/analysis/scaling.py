@@ -1,8 +1,9 @@
 """Scaling of the gap with pre-training compute (Fig. 1, 8, 9, 12; Tables 3-4).
 
 Pre-training FLOPs ~ 6 * params * train_tokens (the usual dense-transformer estimate), both
-read from each run's model config (conf/model/*.yaml; see gvgap.analysis.runs.model_info). For every (task, verifier, temperature, family) the relative gap is
-fitted by least squares as a line in log10 FLOPs, the paper's conjecture.
+read from each run's model config (conf/model/*.yaml; see gvgap.analysis.runs.model_info).
+For every (task, verifier, temperature, family) the relative gap is fitted by least squares
+as a line in log10 FLOPs, the paper's conjecture.
 
 `python -m gvgap.analysis.scaling <sweep dir> [--out DIR]` writes scaling.{csv,md},
 scaling_fit.{csv,md}, scaling_gap_rel.png and scaling_gap.png.

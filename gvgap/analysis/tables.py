@@ -39,7 +39,8 @@ def markdown(df: pd.DataFrame, digits: int = 4) -> str:
             return "" if v is None else format(v, fmt) if isinstance(v, (float, np.floating)) else str(v)
 
         lines = ["| " + " | ".join(map(str, shown.columns)) + " |", "|" + "---|" * len(shown.columns)]
-        lines += ["| " + " | ".join(cell(v, f) for v, f in zip(row, fmts)) + " |" for row in shown.itertuples(index=False)]
+        lines += ["| " + " | ".join(cell(v, f) for v, f in zip(row, fmts)) + " |"
+                  for row in shown.itertuples(index=False)]
         return "\n".join(lines) + "\n"
 
 
@@ -78,7 +79,8 @@ def _arrays(root, run: str, t: int = 0) -> RoundArrays | None:
     path = Path(root) / run if run != "." else Path(root)
     if not RoundArrays.exists(path, t):
         return None
-    stamp = tuple((A.round_dir(path, t) / f).stat().st_mtime_ns for f in ("generations.parquet", "verifications.parquet"))
+    rd = A.round_dir(path, t)
+    stamp = tuple((rd / f).stat().st_mtime_ns for f in ("generations.parquet", "verifications.parquet"))
     return _load(str(path.resolve()), t, stamp)
 
 
@@ -251,7 +253,8 @@ def ensembles(root, group: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     for size in range(1, len(kinds) + 1):
         for combo in itertools.combinations(kinds, size):
             w = np.logical_and.reduce([keep[c] for c in combo]).astype(float)
-            rows.append({"model": group["model"].iloc[0], "verifiers": "+".join(combo), "n": size, **gap_of(u, w, umax)})
+            rows.append({"model": group["model"].iloc[0], "verifiers": "+".join(combo), "n": size,
+                         **gap_of(u, w, umax)})
     return pd.DataFrame(rows), per_prompt
 
 
