@@ -64,7 +64,9 @@ def compose_options(choices: dict[str, str]) -> DictConfig:
 
     import gvgap.cli  # noqa: F401  (registers the base schema Hydra composes against)
 
-    GlobalHydra.instance().clear()
+    gh = GlobalHydra.instance()
+    saved = gh.hydra if gh.is_initialized() else None  # a caller's Hydra is put back afterwards
+    gh.clear()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             return compose("config", overrides=[f"{k}={v}" for k, v in choices.items()])
@@ -72,7 +74,9 @@ def compose_options(choices: dict[str, str]) -> DictConfig:
         first = str(e).strip().splitlines()[0]
         raise ValueError(f"{', '.join(f'{k}={v}' for k, v in choices.items())}: no such option ({first})") from None
     finally:
-        GlobalHydra.instance().clear()
+        gh.clear()
+        if saved is not None:
+            gh.initialize(saved)
 
 
 def apply(cfg: DictConfig, overrides) -> list[tuple[dict, DictConfig]]:
