@@ -197,9 +197,11 @@ def test_verification_variance_per_sample(tmp_path):
     var = tables.variance(tmp_path, tables.collect(tmp_path))
     assert len(var) == 10
     assert sorted(var["variance"])[-2:] == pytest.approx([0.25, 0.25]) and var["variance"].sum() == pytest.approx(0.5)
+    make_run(tmp_path, "unread", model("m2"), "cot_binary", utilities=U, scores=np.full((2, 5, 2), np.nan))
     sweeps.analyse(tmp_path)
-    summary = pd.read_csv(tmp_path / "analysis" / "variance.csv")
-    assert summary["mean"].iloc[0] == pytest.approx(0.05) and summary["share_below_0.05"].iloc[0] == pytest.approx(0.8)
+    summary = pd.read_csv(tmp_path / "analysis" / "variance.csv").set_index("model")
+    assert summary.loc["m", "mean"] == pytest.approx(0.05) and summary.loc["m", "share_below_0.05"] == pytest.approx(0.8)
+    assert summary.loc["m2", "count"] == 0 and math.isnan(summary.loc["m2", "mean"])  # no verdict read: reported
 
 
 def test_threshold_curves_for_cot_score_and_tournament(tmp_path):

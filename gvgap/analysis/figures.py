@@ -133,7 +133,7 @@ def plot_variance(var: pd.DataFrame, path) -> Path:
     models = list(dict.fromkeys(var.sort_values("log10_flops")["model"]))
     fig, axes = plt.subplots(1, len(models), figsize=(3.2 * len(models), 2.8), squeeze=False, sharey=True)
     for ax, m in zip(axes[0], models):
-        ax.hist(var.loc[var["model"] == m, "variance"], bins=np.linspace(0, 0.25, 11))
+        ax.hist(var.loc[var["model"] == m, "variance"].dropna(), bins=np.linspace(0, 0.25, 11))
         ax.set_title(m, fontsize=9)
         ax.set_xlabel("p(1-p)")
     axes[0][0].set_ylabel("samples")

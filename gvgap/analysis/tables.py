@@ -260,7 +260,9 @@ def ensembles(root, group: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
 
 # -- verification variance (Fig. 11) -------------------------------------------------------------
 def variance(root, df: pd.DataFrame) -> pd.DataFrame:
-    """Per sample, p = mean of its m verifications and the variance p(1-p) (binary scores)."""
+    """Per sample, p = mean of its m verifications and the variance p(1-p) (binary scores).
+    A run none of whose verdicts could be read keeps one row with p = NaN, so the summary
+    reports it with count 0 rather than leaving it out."""
     frames = []
     for _, r in df[(df["round"] == 0) & (df["num_verifications"] > 1)].iterrows():
         arrays = _arrays(root, r["run"])
@@ -268,6 +270,8 @@ def variance(root, df: pd.DataFrame) -> pd.DataFrame:
             continue
         p = arrays.scores  # [P, N]: the mean over m verifications
         pid, sid = np.nonzero(np.isfinite(p))
+        if not len(pid):
+            p, pid, sid = np.full((1, 1), np.nan), np.zeros(1, dtype=int), np.zeros(1, dtype=int)
         frames.append(pd.DataFrame({"model": r["model"], "log10_flops": r["log10_flops"], "verifier": r["verifier"],
                                     "prompt_id": np.asarray(arrays.prompt_ids)[pid], "sample_id": sid,
                                     "p": p[pid, sid], "variance": p[pid, sid] * (1 - p[pid, sid])}))
@@ -275,7 +279,10 @@ def variance(root, df: pd.DataFrame) -> pd.DataFrame:
 
 
 def variance_summary(var: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, verifier): mean, median and count of p(1-p) over readable samples, and
+    the share of them below 0.05."""
     g = var.groupby(["model", "verifier"])["variance"]
     out = g.agg(["mean", "median", "count"]).reset_index()
-    out["share_below_0.05"] = g.apply(lambda v: float((v < 0.05).mean())).to_numpy()
+    out["share_below_0.05"] = g.apply(lambda v: float((v.dropna() < 0.05).mean()) if v.notna().any()
+                                      else float("nan")).to_numpy()
     return out
