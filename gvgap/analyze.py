@@ -13,7 +13,10 @@
   python -m gvgap.analyze report RUN
       (re)write RUN/report.md
 
-Outputs go to RUN/analysis/ unless out=DIR is given.
+Outputs go to RUN/analysis/ unless out=DIR is given. key=value arguments follow Hydra's
+override grammar (e.g. weight_fn.round=range(0,6)); group options are composed by Hydra
+(gvgap/analysis/overrides.py). A Hydra job folder (its name holds "=") is a run, not an
+override.
 """
 
 from __future__ import annotations

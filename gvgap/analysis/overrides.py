@@ -9,10 +9,12 @@ config (config.yaml); an unknown key fails and names itself.
 
 from __future__ import annotations
 
+import copy
 import itertools
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 CONF_DIR = Path(__file__).resolve().parent.parent.parent / "conf"
 GROUPS = ("verifier", "weight_fn", "engine")  # groups a re-analysis may swap (never model or task)
@@ -107,12 +109,12 @@ def apply(cfg: DictConfig, overrides) -> list[tuple[dict, DictConfig]]:
                              merge=False, force_add=True)
     combos = []
     for values in itertools.product(*(vals for _, vals in dotted)):
-        c = base.copy()
+        c = copy.deepcopy(base)
         OmegaConf.set_struct(c, True)  # an unknown key fails, as on the command line
         for (o, vals), v in zip(dotted, values):
             try:
                 OmegaConf.update(c, o.key_or_group, v, merge=True, force_add=o.is_add())
-            except Exception as e:  # omegaconf's key errors: name the key, one line
+            except OmegaConfBaseException as e:  # name the key, in one line
                 raise ValueError(f"{o.key_or_group}: {str(e).splitlines()[0]}") from None
         OmegaConf.set_struct(c, False)
         combos.append(({o.key_or_group: v for (o, vals), v in zip(dotted, values) if len(vals) > 1}, c))
