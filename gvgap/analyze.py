@@ -13,7 +13,10 @@
   python -m gvgap.analyze report RUN
       (re)write RUN/report.md
 
-Outputs go to RUN/analysis/ unless out=DIR is given.
+Outputs go to RUN/analysis/ unless out=DIR is given. key=value arguments follow Hydra's
+override grammar (e.g. weight_fn.round=range(0,6)); group options are composed by Hydra
+(gvgap/analysis/overrides.py). A Hydra job folder (its name holds "=") is a run, not an
+override.
 """
 
 from __future__ import annotations
@@ -53,38 +56,42 @@ def cmd_check(run: str, options) -> int:
     return 0 if ok else 1
 
 
-def cmd_sweep(run: str, options, groups, dotted) -> int:
-    from gvgap.analysis.remeasure import markdown_table, sweep, write_sweep
-    from gvgap.analysis.runs import apply, load_config
+def cmd_sweep(run: str, options, overrides) -> int:
+    from gvgap.analysis.overrides import apply
+    from gvgap.analysis.remeasure import sweep, write_sweep
+    from gvgap.analysis.runs import load_config
+    from gvgap.analysis.tables import markdown
 
     only = _rounds_opt(options)
     out = Path(options.pop("out", None) or Path(run) / "analysis")
     name = options.pop("name", "gap_vs_threshold")
     _no_more(options)
-    if set(groups) - {"weight_fn"} or any(not k.startswith("weight_fn.") for k in dotted):
+    if any(o.key_or_group != "weight_fn" and not o.key_or_group.startswith("weight_fn.") for o in overrides):
         raise ValueError("a sweep changes only weight_fn (use `reverify` to change the verifier)")
-    combos = apply(load_config(run), groups, dotted)
+    combos = apply(load_config(run), overrides)
     df = sweep(run, combos, only)
     paths = write_sweep(df, out, name)
-    print(markdown_table(df), end="")
+    print(markdown(df), end="")
     print(f"[gvgap.analyze] wrote {paths['csv']}, {paths['md']} and {paths['png']}")
     return 0
 
 
-def cmd_reverify(run: str, options, groups, dotted) -> int:
+def cmd_reverify(run: str, options, overrides) -> int:
+    from gvgap.analysis.overrides import apply
     from gvgap.analysis.reverify import reverify
-    from gvgap.analysis.runs import apply, load_config
+    from gvgap.analysis.runs import load_config
     from gvgap.pipeline import summary_line
 
     only = _rounds_opt(options)
     out = options.pop("out", None)
     _no_more(options)
-    if any(len(v) > 1 for v in dotted.values()):
+    if any(o.is_sweep_override() for o in overrides):
         raise ValueError("reverify takes one value per key (run it once per setting)")
-    if not groups and not dotted:
+    if not overrides:
         raise ValueError("reverify needs a change, e.g. verifier=cot_score or verifier.model=<model>")
-    (_, cfg), = apply(load_config(run), groups, dotted)
-    vname = groups.get("verifier") or str(cfg.verifier._target_).rsplit(".", 1)[-1].lower()
+    (_, cfg), = apply(load_config(run), overrides)
+    chosen = [o.value() for o in overrides if o.key_or_group == "verifier"]
+    vname = chosen[0] if chosen else str(cfg.verifier._target_).rsplit(".", 1)[-1].lower()
     out = out or f"{str(run).rstrip('/')}-reverify-{vname}"
     for m in reverify(run, cfg, out, only):
         print(f"[gvgap.analyze] round {m['round']}: {summary_line(m)}")
@@ -105,7 +112,7 @@ def cmd_correlate(runs: list[str], options) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gvgap.analysis.runs import parse_overrides
+    from gvgap.analysis.overrides import split
     from gvgap.config import ConfigError
 
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -113,9 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__)
         return 0 if argv else 2
     command = argv.pop(0) if argv[0] in COMMANDS else None
-    paths = [a for a in argv if "=" not in a]
-    options, groups, dotted = parse_overrides([a for a in argv if "=" in a])
+    is_path = [("=" not in a) or Path(a).is_dir() for a in argv]  # Hydra job folders contain "="
+    paths = [a for a, p in zip(argv, is_path) if p]
     try:
+        options, overrides = split([a for a, p in zip(argv, is_path) if not p])
         if not paths:
             raise ValueError("name a run directory")
         if command == "correlate":
@@ -130,9 +138,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"[gvgap.analyze] wrote {write_report(run)}")
             return 0
         if command == "reverify":
-            return cmd_reverify(run, options, groups, dotted)
-        if command == "sweep" or groups or dotted:
-            return cmd_sweep(run, options, groups, dotted)
+            return cmd_reverify(run, options, overrides)
+        if command == "sweep" or overrides:
+            return cmd_sweep(run, options, overrides)
         return cmd_check(run, options)
     except (ConfigError, ValueError, FileNotFoundError) as e:
         print(f"gvgap.analyze: {e}", file=sys.stderr)

@@ -11,6 +11,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+import gvgap.resolvers  # noqa: F401  (the ${gvgap.*} resolvers of the recipes)
 from gvgap import rundir_guard  # noqa: F401  (registers the run-id resolver of the default folder)
 from gvgap.config import ConfigError, register_schemas, validate
 

@@ -11,33 +11,11 @@ import numpy as np
 import pandas as pd
 
 from gvgap import metrics as M
-from gvgap.verifiers.base import member_names, positions, score_matrix, score_tensor, top_level
+from gvgap.arrays import RoundArrays, matrix, object_matrix, prompt_order  # noqa: F401  (re-exported)
 
 N_BOOT = 1000  # bootstrap resamples of prompts for the gap CIs
 DISTINCT_SAMPLES = 16  # distinct-n reads the first 16 samples of each prompt: bounded cost,
 #                        and comparable between runs with different N
-
-
-def matrix(gens: pd.DataFrame, column: str, prompt_ids: list[str], n_samples: int) -> np.ndarray:
-    """A per-sample column of generations.parquet as an array [P, N]."""
-    out = np.full((len(prompt_ids), n_samples), np.nan)
-    rows = positions(gens["prompt_id"], prompt_ids)
-    out[rows, gens["sample_id"].to_numpy()] = gens[column].to_numpy(dtype=np.float64)
-    return out
-
-
-def object_matrix(gens: pd.DataFrame, column: str, prompt_ids: list[str], n_samples: int) -> np.ndarray:
-    """Like `matrix` for text columns (answers, completions); missing cells are None."""
-    out = np.full((len(prompt_ids), n_samples), None, dtype=object)
-    vals = gens[column]
-    vals = vals.astype(str).where(vals.notna(), None).to_numpy(dtype=object)
-    out[positions(gens["prompt_id"], prompt_ids), gens["sample_id"].to_numpy()] = vals
-    return out
-
-
-def prompt_order(gens: pd.DataFrame) -> list[str]:
-    """Prompt ids in the order they first appear (the order they were generated in)."""
-    return list(dict.fromkeys(gens["prompt_id"].tolist()))
 
 
 def weights_for(weight_fn, scores: np.ndarray, utilities: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -63,10 +41,9 @@ def measure(gens: pd.DataFrame, verifications: pd.DataFrame, weight_fn, pass_at_
     Only the top-level verifier's rows set the weights; members of a composite verifier
     are reported under "members" and "correlation".
     """
-    ids = prompt_order(gens)
-    n = int(gens["sample_id"].max()) + 1
-    utilities = matrix(gens, "utility", ids, n)
-    scores = score_matrix(verifications, ids, n)
+    r = RoundArrays(gens, verifications)
+    n = r.n_samples
+    utilities, scores = r.utilities, r.scores
     weights, report, fit_info = weights_for(weight_fn, scores, utilities)
     u, w = utilities[report], weights[report]
 
@@ -74,22 +51,21 @@ def measure(gens: pd.DataFrame, verifications: pd.DataFrame, weight_fn, pass_at_
     out.update(M.bootstrap_gap_ci(u, w, u_max=u_max, n_boot=n_boot, seed=seed))
     ks = list(pass_at_k) if pass_at_k else M.default_ks(n)
     out["pass_at_k"] = M.pass_at_k_curve(u, ks, u_max=u_max)
-    answers = object_matrix(gens, "answer", ids, n)[report]
+    answers = r.texts("answer")[report]
     out["majority_vote_accuracy"] = M.majority_vote_accuracy(answers, u)
     out["weighted_majority_vote_accuracy"] = M.majority_vote_accuracy(answers, u, w)
     if diversity:
         div = M.answer_diversity(answers)
-        first = gens[gens["sample_id"] < DISTINCT_SAMPLES]
-        completions = object_matrix(first, "completion", ids, min(n, DISTINCT_SAMPLES))[report]
-        div.update(M.distinct_ns(completions, (1, 2)))
+        div.update(M.distinct_ns(r.texts("completion", DISTINCT_SAMPLES)[report], (1, 2)))
         out["diversity"] = div
 
-    top = top_level(verifications)
+    top = r.top
+    out["verifier_name"] = r.verifier_name
     out["n_unparseable"] = int(top["score"].isna().sum())
     out["n_verifications"] = int(len(top))
     out["unparseable_rate"] = out["n_unparseable"] / out["n_verifications"] if len(top) else float("nan")
     out["n_no_answer"] = int(gens["answer"].isna().sum())
-    tensor = score_tensor(verifications, ids, n)
+    tensor = r.score_tensor
     out["num_verifications"] = int(tensor.shape[2])
     out["score_histogram"] = M.score_histogram(tensor[report])
     if tensor.shape[2] > 1:
@@ -99,34 +75,32 @@ def measure(gens: pd.DataFrame, verifications: pd.DataFrame, weight_fn, pass_at_
 
         out["tournament"] = first_position_stats(top.fillna({"wins_first": 0, "wins_second": 0, "coin_wins": 0}))
     out.update(fit_info)
-    out.update(_members(verifications, ids, n, utilities, scores, weights, report, u_max))
+    out.update(_members(r, weights, report, u_max))
     for col in gens.columns:  # secondary gradings, e.g. GSM8K strict / flexible
         if col.startswith("utility_"):
-            out["accuracy_" + col[len("utility_"):]] = float(matrix(gens, col, ids, n)[report].mean(axis=1).mean())
+            out["accuracy_" + col[len("utility_"):]] = float(r.column(col)[report].mean(axis=1).mean())
     if "math_verify_timeout" in gens.columns:  # MATH grading checks cut at the time bound
         out["n_grading_timeouts"] = int(gens["math_verify_timeout"].sum())
     return out, weights
 
 
-def _members(ver, ids, n, utilities, scores, weights, report, u_max) -> dict:
+def _members(r: RoundArrays, weights, report, u_max) -> dict:
     """Per-member gaps of a composite verifier, and Pearson correlations between the
     verifiers' scores and between their per-prompt gaps (with accuracy; Fig. 7, 18, 19)."""
-    names = member_names(ver)
-    if not names:
+    if not r.members:
         return {}
-    u = utilities[report]
-    top_name = str(top_level(ver)["verifier"].iloc[0]) if len(top_level(ver)) else "top"
-    score_series = {top_name: scores[report]}
+    u = r.utilities[report]
+    top_name = r.verifier_name or "top"
+    score_series = {top_name: r.scores[report]}
     gap_series = {top_name: M.prompt_gaps(u, weights[report]), "accuracy": u.mean(axis=1)}
     members = {}
-    for name in names:
-        rows = ver[ver["verifier"].astype(str) == name]
-        s = score_matrix(ver, ids, n, verifier=name)[report]
+    for name in r.members:
+        rows = r.ver[r.ver["verifier"].astype(str) == name]
         info = {"n_verifications": int(len(rows)), "n_unparseable": int(rows["score"].isna().sum())}
-        score_series[name] = s
-        if "kept" in rows.columns:
-            kept = matrix(rows.drop_duplicates(["prompt_id", "sample_id"]), "kept", ids, n)[report]
-            kw = np.nan_to_num(kept, nan=0.0)
+        score_series[name] = r.member_scores(name)[report]
+        kept = r.member_kept(name)
+        if kept is not None:
+            kw = kept[report]
             info.update({k: v for k, v in M.gap_metrics(u, kw, u_max=u_max).items()
                          if k in ("weighted_accuracy", "gap", "gap_rel", "n_empty")})
             info["kept_fraction"] = float(kw.mean())

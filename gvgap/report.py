@@ -4,7 +4,6 @@ curves, score histograms, and verifier diagnostics when present."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from gvgap import artifacts as A
@@ -21,14 +20,6 @@ def _f(v, digits: int = 4) -> str:
 def _ci(m: dict, key: str) -> str:
     ci = m.get(f"{key}_ci") or {}
     return f"{_f(m.get(key))} [{_f(ci.get('low'))}, {_f(ci.get('high'))}]"
-
-
-def _rounds(run_dir: Path) -> list[dict]:
-    out = []
-    for d in sorted(run_dir.glob("round_*")):
-        if re.fullmatch(r"round_\d+", d.name) and (d / "metrics.json").exists():
-            out.append(A.read_json(d / "metrics.json"))
-    return out
 
 
 def _name(node) -> str:
@@ -95,7 +86,9 @@ def _plots(run_dir: Path, rounds: list[dict]) -> list[str]:
 def write_report(run_dir) -> Path:
     """Write <run_dir>/report.md (and its plots under <run_dir>/report/); return its path."""
     run_dir = Path(run_dir)
-    rounds = _rounds(run_dir)
+    from gvgap.analysis.runs import read_rounds
+
+    rounds = read_rounds(run_dir)
     md = [f"# gvgap run report: {run_dir.name}", ""]
     md += _config_lines(run_dir) + [""]
     if not rounds:

@@ -45,17 +45,41 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
-def compose(overrides=()):
-    """The config `python -m gvgap <overrides>` would run, composed without running it."""
-    from hydra import compose as hydra_compose
+def _hydra_ready() -> None:
+    """Initialise Hydra on the real conf/ tree unless it already is (another user may clear it)."""
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    import gvgap.cli  # noqa: F401  (registers base_config)
+    import gvgap.cli  # noqa: F401  (registers base_config and the ${gvgap.*} resolvers)
 
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        return hydra_compose(config_name="config", overrides=list(overrides))
+    if not GlobalHydra.instance().is_initialized():
+        initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3")  # stays initialised
+
+
+def compose(overrides=(), hydra: bool = False):
+    """The config `python -m gvgap <overrides>` would run, composed without running it
+    (hydra=True keeps the `hydra` node: sweeper grid, callbacks, chosen options)."""
+    from hydra import compose as hydra_compose
+
+    _hydra_ready()
+    return hydra_compose(config_name="config", overrides=list(overrides), return_hydra_config=hydra)
+
+
+@pytest.fixture(scope="package")
+def composer():
+    """compose(overrides, hydra=False) for the whole test package: Hydra is initialised
+    once and each distinct composition is made once (a deep copy is returned)."""
+    import copy
+
+    memo = {}
+
+    def run(overrides=(), hydra: bool = False):
+        key = (tuple(overrides), hydra)
+        if key not in memo:
+            memo[key] = compose(overrides, hydra)
+        return copy.deepcopy(memo[key])
+
+    return run
 
 
 @pytest.fixture

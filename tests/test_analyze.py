@@ -2,6 +2,7 @@
 plots, re-verification without generation, correlations, and the per-run report."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -11,9 +12,9 @@ from omegaconf import OmegaConf
 from gvgap import analyze
 from gvgap import artifacts as A
 from gvgap import metrics as M
-from gvgap.measure import matrix, prompt_order
+from gvgap.arrays import matrix, prompt_order, score_matrix
 from gvgap.pipeline import build_task, grade, measure_stage
-from gvgap.verifiers.base import frame, score_matrix
+from gvgap.verifiers.base import frame
 from gvgap.weight_fn.threshold import Threshold
 from tests.conftest import compose
 
@@ -79,7 +80,7 @@ def test_threshold_sweep_table_and_plot(run, capsys):
         assert row.gap_low <= row.gap <= row.gap_high
         assert row.kept == pytest.approx((s >= tau).mean())
     assert (out / "gap_vs_threshold.png").read_bytes()[:8] == PNG
-    assert "| 0 | Threshold | 0.5000 |" in (out / "gap_vs_threshold.md").read_text()
+    assert re.search(r"\| *0 *\| *Threshold *\| *0\.5000 *\|", (out / "gap_vs_threshold.md").read_text())
     # two swept keys: the product of their values
     assert analyze.main([str(run), "weight_fn=quantile", "weight_fn.q=0.5,0.9", "weight_fn.nan_weight=0,1",
                          "name=q"]) == 0
@@ -92,6 +93,17 @@ def test_sweep_rejects_bad_values_and_other_groups(run, capsys):
     assert analyze.main([str(run), "verifier=oracle", "weight_fn.tau=1"]) == 2
     assert analyze.main([str(run), "weight_fn=nope"]) == 2
     assert "no such option" in capsys.readouterr().err
+    assert analyze.main([str(run), "weight_fn.qq=1"]) == 2  # a key the run's config does not have
+    assert "weight_fn.qq" in capsys.readouterr().err
+    assert analyze.main([str(run), "weight_fn.q=[0.5"]) == 2  # Hydra's grammar: a syntax error, one line
+    assert "weight_fn.q" in capsys.readouterr().err
+
+
+def test_a_hydra_job_folder_is_a_run_not_an_override(tmp_path, capsys):
+    job = tmp_path / "0_model=tiny_random,verifier=mc"  # how a multirun names its jobs
+    make_run(job)
+    assert analyze.main([str(job), "weight_fn=threshold", "weight_fn.tau=0.5"]) == 0
+    assert (job / "analysis" / "gap_vs_threshold.csv").exists()
 
 
 def test_reverify_with_oracle_uses_stored_generations(run, tmp_path, fresh_cache, capsys):
@@ -206,7 +218,7 @@ def test_tournament_round_sweep(tmp_path):
     A.write_parquet(ver, rd / "verifications.parquet")
     (rd / "metrics.json").unlink()
     measure_stage(cfg, task, gens, ver, rd, 0)
-    assert analyze.main([str(d), "weight_fn.round=0,1,2,3"]) == 0
+    assert analyze.main([str(d), "weight_fn.round=range(0,4)"]) == 0  # Hydra's sweep grammar
     df = pd.read_csv(d / "analysis" / "gap_vs_threshold.csv")
     assert df["kept"].tolist() == pytest.approx([1, 1 / 2, 1 / 4, 1 / 8])
     assert df["gap_vs_previous_round"].tolist() == pytest.approx(

@@ -1,188 +1,193 @@
-"""Every paper experiment (conf/experiment/) composes, validates, has the paper's settings
-and a valid sweep grid; every sweep script names a real experiment; the scripts' shell
-logic (tournament rounds, smoke overrides) does what it says."""
+"""The paper recipes (sweeps/*.yaml, selected as experiment=NAME): each composes and
+validates with every option its grid sweeps; the config logic they rely on (tournament
+bracket resolver, grids that follow the generator grid, debug options) does what it says;
+and each runs at tiny size as a real multirun whose aggregation the callback writes."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
-from omegaconf import OmegaConf, open_dict
+from omegaconf import OmegaConf
 
 from gvgap.config import validate
+from gvgap.resolvers import bracket_rounds
 from tests.conftest import REPO
 
-EXPERIMENTS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))
-SWEEPS = sorted((REPO / "sweeps").glob("*.sh"))
+RECIPES = sorted(p.stem for p in (REPO / "sweeps").glob("*.yaml"))
 MODELS = {p.stem for p in (REPO / "conf" / "model").glob("*.yaml")}
-PAPER_GENERATION = {"n_samples": 128, "temperature": 0.7, "top_p": 0.9, "max_new_tokens": 512, "num_shots": 4}
-# what each experiment must set (beyond the paper's generation settings)
-EXPECT = {
-    "scaling_qwen15": {"task.name": "gsm8k"}, "scaling_qwen25_math": {"task.name": "math"},
-    "unimprovable_nq": {"task.name": "nq_open", "verifier._target_": "gvgap.verifiers.mc.MCVerifier"},
-    "unimprovable_sudoku": {"task.name": "sudoku4", "verifier._target_": "gvgap.verifiers.cot.CoTBinaryVerifier",
-                            "weight_fn.tau": 1.0},
-    "iterative_qwen15": {"iterations": 3, "verifier._target_": "gvgap.verifiers.cot.CoTBinaryVerifier",
-                         "updater._target_": "gvgap.updaters.sft.SFTUpdater", "updater.learning_rate": 1e-6,
-                         "updater.max_steps": 2000},
-    "iterative_mc": {"iterations": 3, "weight_fn.q": 0.7, "model.name": "qwen1.5-7b"},
-    "iterative_math": {"iterations": 4, "task.name": "math"},
-    "fixed_verifier": {"iterations": 3, "verifier.model.name": "qwen1.5-72b", "model.name": "qwen1.5-7b"},
-    "verifier_variance": {"generation.n_samples": 8, "verifier.num_verifications": 64},
-    "ablation_temperature": {"generation.temperature": 0.5, "verifier.temperature": 0.5},
-    "cross_llama2": {"verifier.model.family": "llama2"}, "cross_qwen2": {"verifier.model.family": "qwen2"},
-    "ablation_instruct": {"model.family": "qwen1.5-chat"}, "ablation_instruct_math": {"task.name": "math"},
-}
 
 
-@pytest.fixture(scope="module")
-def composer():
-    """compose(overrides) -> (config without `hydra`, hydra.sweeper.params); Hydra
-    initialised once for the module (composition costs ~0.3 s)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+def grid(cfg) -> dict[str, list[str]]:
+    """The recipe's sweep grid {key: values}, read with Hydra's own override parser."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    import gvgap.cli  # noqa: F401  (registers base_config)
-
-    GlobalHydra.instance().clear()
-    memo = {}
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        def run(overrides):
-            key = tuple(overrides)
-            if key in memo:
-                return memo[key].copy(), dict(memo[key + ("params",)])
-            cfg = compose("config", overrides=list(overrides), return_hydra_config=True)
-            node = cfg.hydra.sweeper.params
-            params = OmegaConf.to_container(node) if node is not None else {}
-            with open_dict(cfg):
-                del cfg["hydra"]
-            memo[key], memo[key + ("params",)] = cfg, params
-            return cfg.copy(), dict(params)
-
-        yield run
-    GlobalHydra.instance().clear()
+    node = cfg.hydra.sweeper.params
+    params = OmegaConf.to_container(node, resolve=True) if node is not None else {}
+    out = {}
+    for o in OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()]):
+        key = f"{o.key_or_group}@{o.package}" if o.package else o.key_or_group
+        out[key] = list(o.sweep_string_iterator()) if o.is_sweep_override() else [str(o.value())]
+    return out
 
 
-def test_every_experiment_composes_validates_and_sweeps_valid_options(composer):
-    assert len(EXPERIMENTS) >= 20
+def test_every_recipe_composes_validates_and_sweeps_valid_options(composer):
+    assert {"paper", "scaling_qwen15", "scaling_qwen15_tournament", "cross_qwen2", "iterative_qwen15"} <= set(RECIPES)
     checked = set()
-    for name in EXPERIMENTS:
-        cfg, params = composer([f"experiment={name}"])
-        validate(cfg)
-        if name not in ("scaling_cpu",):
-            gen = OmegaConf.to_container(cfg.generation)
-            expected = dict(PAPER_GENERATION, **{k.split(".")[1]: v for k, v in EXPECT.get(name, {}).items()
-                                                 if k.startswith("generation.")})
-            assert gen == expected, name
-        for key, value in EXPECT.get(name, {}).items():
-            assert OmegaConf.select(cfg, key) == value, (name, key)
-        if name != "paper" and not name.startswith(("iterative_mc", "fixed_verifier")):
-            assert params, f"{name} has no hydra.sweeper.params grid"
-        for key, values in params.items():
-            values = str(values).split(",")
+    for name in RECIPES:
+        validate(composer([f"experiment={name}"]))
+        cfg = composer([f"experiment={name}"], hydra=True)
+        assert "sweep_analysis" in cfg.hydra.callbacks, name  # every recipe aggregates when it ends
+        for key, values in grid(cfg).items():
             assert len(values) == len(set(values)), (name, key)
             if key in ("model", "model@verifier.model"):
                 assert set(values) <= MODELS, (name, key, set(values) - MODELS)
                 continue
-            for v in values:  # other swept options must compose (once per option)
-                if (key, v) in checked:
-                    continue
-                checked.add((key, v))
-                c, _ = composer([f"experiment={name}", f"{key}={v}"])
-                validate(c)
+            for v in values:  # every other swept option composes and validates (once per option)
+                if (key, v) not in checked:
+                    checked.add((key, v))
+                    validate(composer([f"experiment={name}", f"{key}={v}"]))
 
 
-def test_sweep_grids_match_the_paper(composer):
-    _, p = composer(["experiment=scaling_all"])
-    models = p["model"].split(",")
-    assert len(models) == 21 and set(p["verifier"].split(",")) == {"mc", "cot_binary", "cot_score"}
-    families = {OmegaConf.load(REPO / "conf" / "model" / f"{m}.yaml").family for m in models}
-    assert families == {"qwen1.5", "qwen2", "llama2", "llama3", "llama3.1", "yi1.5"}
-    _, p = composer(["experiment=scaling_qwen15"])
-    assert p["model"].split(",") == ["qwen15_0.5b", "qwen15_1.8b", "qwen15_4b", "qwen15_7b", "qwen15_14b",
-                                     "qwen15_32b", "qwen15_72b"]
-    for name in ("cross_llama2", "cross_qwen2"):  # Fig. 3: the full generator x verifier square
-        _, p = composer([f"experiment={name}"])
-        assert p["model"] == p["model@verifier.model"] and set(p["verifier"].split(",")) == {"mc", "cot_score"}
-    _, p = composer(["experiment=iterative_qwen15"])
-    assert set(p["updater"].split(",")) == {"sft_paper", "rpo_paper"}
-    c, _ = composer(["experiment=iterative_qwen15", "updater=rpo_paper"])
-    assert c.updater.beta == 0.05 and c.updater.sft_weight == 1.0  # App. F
-    _, p = composer(["experiment=fixed_verifier"])
-    assert set(p["verifier"].split(",")) == {"oracle", "cot_binary"}
+def test_tournament_bracket_follows_the_number_of_samples(composer):
+    # the largest r with 2^r <= N, at most 7 rounds (128 entrants)
+    assert [bracket_rounds(n) for n in (1, 2, 3, 4, 8, 40, 128, 1000)] == [0, 1, 1, 2, 3, 5, 7, 7]
+    with pytest.raises(ValueError, match="n_samples"):
+        bracket_rounds(0)
+    for extra, rounds, keep in (([], 7, 5), (["generation.n_samples=40"], 5, 5), (["debug=smoke"], 2, 2)):
+        cfg = composer(["experiment=scaling_qwen15_tournament", *extra])
+        validate(cfg)
+        assert (cfg.verifier.rounds, cfg.weight_fn.round) == (rounds, keep), extra
+        assert cfg.verifier._target_.endswith("TournamentVerifier") and cfg.weight_fn._target_.endswith("Tournament")
 
 
-def test_smoke_overrides_shrink_any_experiment(composer):
-    cfg, _ = composer(["experiment=cross_qwen2", "model=tiny_random", "model@verifier.model=tiny_random",
-                            "debug=smoke"])
-    validate(cfg)
-    assert cfg.model.source == "tiny_random" and cfg.verifier.model.source == "tiny_random"
-    assert cfg.generation.n_samples == 4 and cfg.task.limit == 2 and cfg.generation.max_new_tokens == 16
-    assert cfg.logger._target_ == "gvgap.logger.none.NullLogger"
-    assert cfg.generation.temperature == 0.7  # the paper's sampling is kept
+def test_grids_that_follow_other_settings(composer):
+    for name in ("cross_qwen2", "cross_llama2"):  # Fig. 3: the whole generator x verifier square
+        g = grid(composer([f"experiment={name}"], hydra=True))
+        assert g["model@verifier.model"] == g["model"] and len(g["model"]) >= 3
+        smoke = grid(composer([f"experiment={name}", "debug=smoke"], hydra=True))
+        assert smoke["model"] == smoke["model@verifier.model"] == ["tiny_random"]
+    cfg = composer(["experiment=ablation_temperature", "generation.temperature=1.0"])
+    assert cfg.verifier.temperature == 1.0  # the verifier samples at the generator's temperature
+    assert grid(composer(["experiment=ablation_temperature"], hydra=True))["generation.temperature"] == ["0.5", "1.0"]
 
 
-def test_every_sweep_script_runs_a_real_experiment():
-    assert len(SWEEPS) >= 20
-    named = set()
-    for path in SWEEPS:
-        text = path.read_text()
-        check = subprocess.run(["bash", "-n", str(path)], capture_output=True, text=True)
-        assert check.returncode == 0, (path.name, check.stderr)
-        if path.name == "_common.sh":
-            continue
-        assert text.startswith("#!/usr/bin/env bash") and os.access(path, os.X_OK), path.name
-        assert 'source "$(dirname "$0")/_common.sh"' in text
-        exps = re.findall(r"start_sweep (\w+)", text) + re.findall(r"EXPERIMENT=(\w+)", text)
-        assert exps and set(exps) <= set(EXPERIMENTS), (path.name, exps)
-        assert exps[0] == path.stem and "analyse" in text
-        named |= set(exps)
-    assert named == set(EXPERIMENTS) - {"paper"}  # every experiment has its one command
+def test_smoke_update_shortens_each_updater_after_the_recipe(composer):
+    for updater in ("sft_paper", "rpo_paper"):
+        cfg = composer(["experiment=iterative_qwen15", f"updater={updater}", "debug=smoke_update"])
+        validate(cfg)
+        assert (cfg.iterations, cfg.updater.max_steps, cfg.updater.batch_size, cfg.updater.bf16) == (1, 2, 2, False)
+        assert cfg.updater.learning_rate == 1e-6  # the recipe's own settings stay
+        assert (cfg.task.limit, cfg.generation.n_samples) == (2, 4)
 
 
-def _bash(snippet: str, *args: str, **env) -> str:
-    """Run snippet after sourcing sweeps/_common.sh, with `multirun` stubbed to print its args."""
-    script = f'source "{REPO}/sweeps/_common.sh"; multirun() {{ echo "RUN $*"; }}; {snippet}'
-    out = subprocess.run(["bash", "-c", script, "bash", *args], capture_output=True, text=True,
-                         env={**os.environ, **env})
-    assert out.returncode == 0, out.stderr
-    return out.stdout
+def test_sweeps_readme_maps_every_recipe_to_the_paper():
+    text = (REPO / "sweeps" / "README.md").read_text()
+    rows = re.findall(r"^\| `(\w+)` \|([^|]*)\|", text, flags=re.M)
+    assert sorted(r for r, _ in rows) == RECIPES
+    assert all(re.search(r"(Fig|Table|Section|—)", where) for _, where in rows)
 
 
-def test_tournament_pass_uses_the_largest_bracket_the_samples_allow():
-    assert "verifier.rounds=7 weight_fn=tournament weight_fn.round=5" in _bash('tournament_pass "$@"')
-    smoke = _bash('tournament_pass "$@"', "model=tiny_random", "debug=smoke")
-    assert "verifier=tournament verifier.rounds=2 weight_fn=tournament weight_fn.round=2" in smoke
-    assert smoke.rstrip().endswith("model=tiny_random debug=smoke")  # the user's overrides come last
-    assert "verifier.rounds=5 weight_fn=tournament weight_fn.round=5" in _bash(
-        'tournament_pass "$@"', "generation.n_samples=40")
-    assert "verifier.rounds=3 weight_fn=tournament weight_fn.round=3" in _bash(
-        'tournament_pass "$@"', "debug=smoke", "generation.n_samples=8")
-    assert _bash('tournament_pass "$@"', TOURNAMENT="0") == ""
+# -- every recipe at tiny size ---------------------------------------------------------------
+# scaling_qwen15 runs as the literal command in tests/test_sweeps.py and scaling_cpu on the
+# submitit launcher below; every other recipe runs here, in-process (torch loads once).
+IN_PROCESS = [r for r in RECIPES if r not in ("scaling_qwen15", "scaling_cpu")]
+EXTRA = {"fixed_verifier": ["model@verifier.model=tiny_random"],  # its one fixed verifier model
+         "verifier_variance": ["verifier.num_verifications=4"]}  # 64 verdicts x 8 samples: minutes on a CPU
+FILES = [  # (recipes matching, aggregation files they must produce)
+    (r".*", ["runs.csv", "runs.md", "paper.csv", "paper.md"]),
+    (r"cross_", ["cross_mc.csv", "cross_cot_score.csv", "cross_mc.png"]),
+    (r"iterative_|fixed_verifier", ["rounds.csv", "rounds.png", "passk.png"]),
+    (r"threshold_|scaling_", ["thresholds.csv", "thresholds.png"]),
+    (r".*_tournament$", ["tournament.png"]),
+    (r"verifier_correlation|scaling_\w+\d$|scaling_all$|ablation_instruct", ["ensembles.csv", "gap_distribution.png"]),
+    (r"verifier_variance", ["variance.csv", "variance.png"]),
+]
 
 
-def test_smoke_helpers_add_tiny_verifier_and_short_updates():
-    assert _bash('tiny_verifier_args "$@"', "model=tiny_random").strip() == "model@verifier.model=tiny_random"
-    assert _bash('tiny_verifier_args "$@"', "model=tiny_random", "model@verifier.model=smollm2_135m").strip() == ""
-    assert _bash('tiny_verifier_args "$@"', "model=qwen15_7b").strip() == ""
-    smoke = _bash('updater_smoke_args "$@"', "debug=smoke").split()
-    assert "iterations=1" in smoke and "updater.max_steps=2" in smoke
-    assert _bash('updater_smoke_args "$@"', "model=tiny_random").strip() == ""
+@pytest.fixture(scope="module")
+def shared_cache(tmp_path_factory):
+    """One generation/verification cache for all recipes: the same tiny samples are reused."""
+    old = os.environ.get("GVGAP_CACHE")
+    os.environ["GVGAP_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+    if old is None:
+        os.environ.pop("GVGAP_CACHE", None)
+    else:
+        os.environ["GVGAP_CACHE"] = old
 
 
-def test_a_sweep_script_end_to_end_on_the_submitit_local_launcher(tmp_path):
-    """sweeps/scaling_cpu.sh with the tiny model and hydra/launcher=submitit_local: a 2-job
-    multirun, each job in its own process, then the aggregation of both runs."""
+def multirun(args: list[str]) -> None:
+    """`python -m gvgap -m ARGS`, in this process."""
+    from hydra.core.global_hydra import GlobalHydra
+
+    from gvgap.cli import app
+
+    GlobalHydra.instance().clear()
+    argv, sys.argv = sys.argv, ["gvgap", "-m", *args]
+    try:
+        app()
+    finally:
+        sys.argv = argv
+        GlobalHydra.instance().clear()
+
+
+def check_sweep(sweep: Path, name: str) -> None:
+    """Real outputs: every job's rounds measured with values in range and recounted from
+    its parquet files; one aggregated row per (job, round); the recipe's files written."""
+    jobs = sorted(d for d in sweep.iterdir() if (d / "config.yaml").exists())
+    assert jobs, name
+    n_rows = 0
+    for job in jobs:
+        cfg = OmegaConf.load(job / "config.yaml")
+        choice = OmegaConf.load(job / ".hydra" / "hydra.yaml").hydra.runtime.choices.verifier
+        for t in range(cfg.iterations + 1):
+            m = json.loads((job / f"round_{t:02d}" / "metrics.json").read_text())
+            gens = pd.read_parquet(job / f"round_{t:02d}" / "generations.parquet")
+            assert m["verifier_name"] == choice, (name, job.name)
+            assert (m["n_prompts"], m["n_samples"]) == (2, 4), (name, job.name)
+            assert m["accuracy"] == pytest.approx(gens["utility"].mean()), (name, job.name)  # a recount
+            assert 0 <= m["accuracy"] <= 1 and 0 <= m["weighted_accuracy"] <= 1
+            assert m["gap"] == pytest.approx(m["weighted_accuracy"] - m["accuracy"])
+            curve = [m["pass_at_k"][k] for k in sorted(m["pass_at_k"], key=int)]
+            assert curve[0] == pytest.approx(m["accuracy"]) and np.all(np.diff(curve) >= -1e-12)
+            assert 0 <= m["n_unparseable"] <= m["n_verifications"]
+            n_rows += 1
+    out = sweep / "analysis"
+    runs = pd.read_csv(out / "runs.csv")
+    assert len(runs) == n_rows and set(runs["verifier"]) == {
+        OmegaConf.load(j / ".hydra" / "hydra.yaml").hydra.runtime.choices.verifier for j in jobs}
+    for pattern, files in FILES:
+        if re.match(pattern, name):
+            missing = [f for f in files if not (out / f).is_file()]
+            assert not missing, (name, missing)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", IN_PROCESS)
+def test_every_recipe_runs_at_tiny_size(name, tmp_path, shared_cache, composer):
+    smoke = "debug=smoke_update" if composer([f"experiment={name}"]).iterations > 0 else "debug=smoke"
+    multirun([f"experiment={name}", "model=tiny_random", smoke, "engine.progress=false",
+              f"hydra.sweep.dir={tmp_path / 'sweep'}", *EXTRA.get(name, [])])
+    check_sweep(tmp_path / "sweep", name)
+
+
+def test_a_recipe_end_to_end_on_the_submitit_local_launcher(tmp_path):
+    """experiment=scaling_cpu with hydra/launcher=submitit_local: each job in its own
+    process, then the callback aggregates both runs in the launching process."""
     sweep = tmp_path / "sweep"
-    env = {**os.environ, "PYTHON": sys.executable, "SWEEP_DIR": str(sweep), "PYTHONPATH": str(REPO)}
-    out = subprocess.run(["bash", str(REPO / "sweeps" / "scaling_cpu.sh"), "model=tiny_random", "debug=smoke",
-                          "generation.max_new_tokens=6", "engine.progress=false", "hydra/launcher=submitit_local"],
-                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    out = subprocess.run([sys.executable, "-m", "gvgap", "-m", "experiment=scaling_cpu", "model=tiny_random",
+                          "debug=smoke", "generation.max_new_tokens=6", "engine.progress=false",
+                          "hydra/launcher=submitit_local", f"hydra.sweep.dir={sweep}"],
+                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     logs = sorted(sweep.glob(".submitit/*/*_log.out"))
     assert len(logs) == 2 and all("[gvgap] round 0:" in log.read_text() for log in logs)

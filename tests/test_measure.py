@@ -7,6 +7,8 @@ import pandas as pd
 import pytest
 
 from gvgap import metrics as M
+from gvgap import artifacts as A
+from gvgap.arrays import RoundArrays
 from gvgap.measure import measure
 from gvgap.verifiers.base import frame
 from gvgap.weight_fn.calibrated import Calibrated
@@ -56,6 +58,7 @@ def test_measure_by_hand():
     assert m["verification_variance"]["mean"] == pytest.approx(0.5 / 6)
     assert m["accuracy_strict"] == pytest.approx((0.25 + 0) / 2)
     assert "members" not in m and "tournament" not in m
+    assert m["verifier_name"] == "cot_binary"  # the name the verifier wrote on its rows
 
 
 def test_nan_weight_rule_is_configurable():
@@ -108,3 +111,36 @@ def test_grading_timeouts_are_counted():
     m, _ = measure(gens, ver_frame([[[1]] * 4, [[1]] * 4]), Threshold(tau=0.5))
     assert m["n_grading_timeouts"] == 3
     assert "n_grading_timeouts" not in measure(gens_frame(), ver_frame([[[1]] * 4, [[1]] * 4]), Threshold(tau=0.5))[0]
+
+
+def test_round_arrays_from_frames_on_disk(tmp_path):
+    """The one road from stored frames to arrays: shapes [P, N] / [P, N, m], prompts in
+    generation order, NaN where a sample has no verification, members kept apart."""
+    gens = gens_frame(prompts=("b", "a"))  # generation order is b, a: not sorted
+    gens = gens.sample(frac=1.0, random_state=0)  # rows on disk in any order
+    ver = ver_frame([[[1, 0], [1, 1], [0, 0], [1, 1]], [[0, 0], [1, 0], [1, 1], [0, 1]]], prompts=("b", "a"))
+    ver = ver[~((ver.prompt_id == "a") & (ver.sample_id == 3))]  # one sample never verified
+    member = frame([("b", 0, "cot_binary/mc", 0, 0.9, None), ("a", 2, "cot_binary/mc", 0, 0.1, None)])
+    member["kept"] = [1.0, 0.0]
+    rd = A.round_dir(tmp_path, 0)
+    A.write_parquet(gens, rd / "generations.parquet")
+    A.write_parquet(pd.concat([ver.assign(kept=np.nan), member], ignore_index=True), rd / "verifications.parquet")
+
+    assert RoundArrays.exists(tmp_path, 0) and not RoundArrays.exists(tmp_path, 1)
+    r = RoundArrays.load(tmp_path, 0)
+    assert r.prompt_ids == list(dict.fromkeys(gens["prompt_id"]))  # first seen on disk
+    order = r.prompt_ids
+    want_u = {"b": UTIL[0], "a": UTIL[1]}
+    assert r.utilities.tolist() == [want_u[p] for p in order]
+    means = {"b": [0.5, 1.0, 0.0, 1.0], "a": [0.0, 0.5, 1.0, math.nan]}
+    np.testing.assert_array_equal(r.scores, np.array([means[p] for p in order]))
+    assert r.score_tensor.shape == (2, 4, 2) and np.isnan(r.score_tensor[order.index("a"), 3]).all()
+    assert r.members == ["cot_binary/mc"] and r.verifier_name == "cot_binary"
+    kept = r.member_kept("cot_binary/mc")
+    assert kept[order.index("b"), 0] == 1.0 and kept.sum() == 1.0  # missing cells count as not kept
+    assert r.texts("answer")[order.index("b")].tolist() == ["4", "4", "5", None]
+    # aligned on another prompt order, the same numbers move with their prompts
+    flipped = RoundArrays(r.gens, r.ver, order=order[::-1])
+    np.testing.assert_array_equal(flipped.scores, r.scores[::-1])
+    with pytest.raises(FileNotFoundError):
+        RoundArrays.load(tmp_path, 1)

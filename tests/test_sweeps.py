@@ -1,5 +1,7 @@
-"""Sweep aggregation (gvgap.analysis.sweeps / scaling) on synthetic run directories written
-by hand with known values, and on a real Hydra multirun of the tiny model."""
+"""Sweep aggregation (gvgap.analysis: runs, tables, figures, scaling, sweeps) on synthetic run
+directories written by hand with known values (no .hydra folder and no verifier_name in
+their metrics: folders as older versions wrote them), and the literal command
+`python -m gvgap -m experiment=scaling_qwen15 model=tiny_random debug=smoke`."""
 
 from __future__ import annotations
 
@@ -15,7 +17,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from gvgap.analysis import scaling, sweeps
+from gvgap.analysis import runs as R
+from gvgap.analysis import scaling, sweeps, tables
 from tests.conftest import REPO
 
 TARGETS = {"mc": "gvgap.verifiers.mc.MCVerifier", "oracle": "gvgap.verifiers.oracle.OracleVerifier",
@@ -83,10 +86,6 @@ def test_fit_line_matches_hand_values_and_numpy_polyfit():
     assert math.isnan(scaling.fit_line([22, 22], [0.1, 0.2])["slope"])  # one distinct x: no line
 
 
-def test_pretraining_flops_is_six_n_d():
-    assert scaling.pretraining_flops(7.72e9, 3.0e12) == pytest.approx(1.3896e23)
-
-
 def test_scaling_fit_per_family_from_run_metrics(tmp_path):
     # family A: FLOPs 1e21, 1e22, 1e23 (params x tokens / 6) and gap_rel 0.05, 0.15, 0.25
     for i, rel in enumerate([0.05, 0.15, 0.25]):
@@ -99,7 +98,7 @@ def test_scaling_fit_per_family_from_run_metrics(tmp_path):
                  rounds=[{"accuracy": 0.4, "gap": 0.0, "gap_rel": rel}])
     make_run(tmp_path, "b_cot", model("b-0", 2e9, 1e12, "famB"), "cot_score",
              rounds=[{"accuracy": 0.4, "gap": 0.0, "gap_rel": 0.9}])
-    df = sweeps.collect(tmp_path)
+    df = tables.collect(tmp_path)
     assert len(df) == 6 and (df["paper_setting"] == "run: quantile(q=0.8)").all()  # no artifacts: own metrics
     table = scaling.scaling_table(df)
     fits = scaling.fits(table).set_index(["verifier", "family"])
@@ -121,13 +120,13 @@ def test_scaling_fit_per_family_from_run_metrics(tmp_path):
 def test_paper_settings_are_remeasured_from_stored_scores(tmp_path):
     make_run(tmp_path, "mc", model("m", 1e9, 1e12), utilities=U, scores=S_MC,
              rounds=[{"accuracy": 0.3, "gap": -1.0, "gap_rel": -1.0}])  # own metrics deliberately different
-    df = sweeps.collect(tmp_path)
+    df = tables.collect(tmp_path)
     row = df.iloc[0]
     # headline "top 0.8": per prompt only the top-scored sample (both correct) is kept
     assert row["paper_setting"] == "top 0.8"
     assert row["paper_gap"] == pytest.approx(0.7) and row["paper_gap_rel"] == pytest.approx(1.0)
     assert row["gap"] == -1.0  # the run's own value is kept beside it
-    pt = sweeps.paper_table(tmp_path, df).set_index("setting")
+    pt = tables.paper_table(tmp_path, df).set_index("setting")
     assert pt.loc["top 0.7", "gap"] == pytest.approx(0.2)
     assert pt.loc["top 0.7", "gap_rel"] == pytest.approx((0.3 / 0.8 + 0.1 / 0.6) / 2)
     assert pt.loc["tau=0.7", "gap"] == pytest.approx(0.45)
@@ -141,10 +140,10 @@ def test_ensembles_and_grouping_by_identical_generations(tmp_path):
     make_run(tmp_path, "bin", model("m"), "cot_binary", utilities=U, scores=[[1, 1, 0, 0, 0], [0, 0, 1, 0, 0]])
     make_run(tmp_path, "other", model("m"), "cot_score", utilities=U, scores=[[9] * 5, [9] * 5], completions_tag="!")
     make_run(tmp_path, "gold", model("m"), "oracle", utilities=U, scores=U)
-    df = sweeps.collect(tmp_path)
-    groups = sweeps.shared_generation_groups(tmp_path, df)
+    df = tables.collect(tmp_path)
+    groups = tables.shared_generation_groups(tmp_path, df)
     assert len(groups) == 1 and sorted(groups[0]["verifier"]) == ["cot_binary", "mc"]  # other gens, oracle: out
-    table, per_prompt = sweeps.ensembles(tmp_path, groups[0])
+    table, per_prompt = tables.ensembles(tmp_path, groups[0])
     t = table.set_index("verifiers")
     assert t.loc["mc", "gap"] == pytest.approx(0.7)
     assert t.loc["cot_binary", "gap"] == pytest.approx(-0.05)
@@ -164,9 +163,9 @@ def test_cross_verification_grid_is_ordered_by_flops(tmp_path):
     for (g, v), gap in gaps.items():
         make_run(tmp_path, f"{g}_{v}", {"small": small, "big": big}[g], verifier_model={"small": small, "big": big}[v],
                  rounds=[{"accuracy": 0.5, "gap": gap, "gap_rel": gap * 2}])
-    df = sweeps.collect(tmp_path)
+    df = tables.collect(tmp_path)
     assert set(df["verifier_model"]) == {"small", "big"}
-    grid = sweeps.cross_grids(df)["mc"]
+    grid = tables.cross_grids(df)["mc"]
     assert list(grid.index) == ["small", "big"] and list(grid.columns) == ["small", "big"]
     for (g, v), gap in gaps.items():
         assert grid.loc[g, v] == pytest.approx(100 * gap)
@@ -195,12 +194,14 @@ def test_verification_variance_per_sample(tmp_path):
     s[0, 1] = [1, 1]
     s[1, 2] = [0, 1]
     make_run(tmp_path, "var", model("m"), "cot_binary", utilities=U, scores=s)
-    var = sweeps.variance(tmp_path, sweeps.collect(tmp_path))
+    var = tables.variance(tmp_path, tables.collect(tmp_path))
     assert len(var) == 10
     assert sorted(var["variance"])[-2:] == pytest.approx([0.25, 0.25]) and var["variance"].sum() == pytest.approx(0.5)
+    make_run(tmp_path, "unread", model("m2"), "cot_binary", utilities=U, scores=np.full((2, 5, 2), np.nan))
     sweeps.analyse(tmp_path)
-    summary = pd.read_csv(tmp_path / "analysis" / "variance.csv")
-    assert summary["mean"].iloc[0] == pytest.approx(0.05) and summary["share_below_0.05"].iloc[0] == pytest.approx(0.8)
+    summary = pd.read_csv(tmp_path / "analysis" / "variance.csv").set_index("model")
+    assert summary.loc["m", "mean"] == pytest.approx(0.05) and summary.loc["m", "share_below_0.05"] == pytest.approx(0.8)
+    assert summary.loc["m2", "count"] == 0 and math.isnan(summary.loc["m2", "mean"])  # no verdict read: reported
 
 
 def test_threshold_curves_for_cot_score_and_tournament(tmp_path):
@@ -208,8 +209,8 @@ def test_threshold_curves_for_cot_score_and_tournament(tmp_path):
     # tournament of 4 entrants (2 rounds); the fifth sample did not enter (-1)
     make_run(tmp_path, "to", model("m"), "tournament", utilities=U, scores=[[2, 0, 1, 0, -1], [0, 1, 0, 2, -1]],
              extra_verifier={"rounds": 2})
-    df = sweeps.collect(tmp_path)
-    th = sweeps.thresholds(tmp_path, df)
+    df = tables.collect(tmp_path)
+    th = tables.thresholds(tmp_path, df)
     cs = th[th["verifier"] == "cot_score"].set_index("x")
     assert list(cs.index) == [float(t) for t in range(1, 11)]
     # tau 9: prompt 0 keeps sample 0 (correct, 1.0); prompt 1 keeps samples 1 and 2 (0.5)
@@ -241,26 +242,65 @@ def test_command_line_entry_points(tmp_path):
         sweeps.main([str(tmp_path / "sc")])
 
 
-def test_real_multirun_is_aggregated(tmp_path):
-    """`python -m gvgap -m ... verifier=mc,oracle` with the tiny model: two run dirs, read back."""
+def test_one_command_runs_a_recipe_and_its_aggregation(tmp_path):
+    """The whole chain with no shell script: the multirun, then the callback's tables."""
     sweep = tmp_path / "sweep"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "gvgap", "-m", "model=tiny_random", "task=arithmetic", "verifier=mc,oracle",
-           "debug=smoke", "generation.max_new_tokens=6", "engine.progress=false", f"hydra.sweep.dir={sweep}"]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300, cwd=tmp_path)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "GVGAP_CACHE": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-m", "gvgap", "-m", "experiment=scaling_qwen15", "model=tiny_random", "debug=smoke",
+           f"hydra.sweep.dir={sweep}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
-    runs = sweeps.find_runs(sweep)
-    assert len(runs) == 2
-    df = sweeps.collect(sweep).set_index("verifier")
-    assert sorted(df.index) == ["mc", "oracle"]
-    for kind, run in zip(("mc", "oracle"), sorted(runs, key=lambda r: "oracle" in r.name)):
-        gens = pd.read_parquet(run / "round_00" / "generations.parquet")
-        own = json.loads((run / "round_00" / "metrics.json").read_text())
+    jobs = R.find_runs(sweep)
+    assert len(jobs) == 3 and (sweep / "analysis" / "runs.csv").exists()  # written by the callback
+    df = pd.read_csv(sweep / "analysis" / "runs.csv").set_index("verifier")
+    assert sorted(df.index) == ["cot_binary", "cot_score", "mc"] and (df["model"] == "tiny-random-llama").all()
+    paper = pd.read_csv(sweep / "analysis" / "paper.csv").set_index(["verifier", "setting"])
+    for job in jobs:
+        own = json.loads((job / "round_00" / "metrics.json").read_text())
+        kind = own["verifier_name"]
+        gens = pd.read_parquet(job / "round_00" / "generations.parquet")
+        ver = pd.read_parquet(job / "round_00" / "verifications.parquet")
         assert df.loc[kind, "n_prompts"] == 2 and df.loc[kind, "n_samples"] == 4
         assert df.loc[kind, "accuracy"] == pytest.approx(gens["utility"].mean())  # an independent recount
         assert df.loc[kind, "gap"] == pytest.approx(own["gap"])
-    # the oracle's headline (gold, tau=1) keeps exactly the correct samples: J(f[w]) = pass@N
-    gens = pd.read_parquet(sorted(runs, key=lambda r: "oracle" in r.name)[1] / "round_00" / "generations.parquet")
-    pass_n = gens.groupby("prompt_id")["utility"].max().mean()
-    assert df.loc["oracle", "paper_gap"] == pytest.approx(pass_n - gens["utility"].mean())
-    assert df.loc["mc", "paper_setting"] == "top 0.8"
+        if kind == "cot_binary":  # headline "bin": keep samples judged correct, by hand with pandas
+            s = ver.groupby(["prompt_id", "sample_id"])["score"].mean().rename("s")
+            g = gens.join(s, on=["prompt_id", "sample_id"])
+            kept = g[g["s"] >= 1.0]
+            per_prompt = [kept.loc[kept.prompt_id == p, "utility"].mean() if (kept.prompt_id == p).any()
+                          else g.loc[g.prompt_id == p, "utility"].mean() for p in g["prompt_id"].unique()]
+            assert paper.loc[("cot_binary", "bin"), "gap"] == pytest.approx(np.mean(per_prompt) - g["utility"].mean())
+    assert {"top 0.8", "top 0.7", "tau=0.7", "tau=0.8"} <= set(paper.loc["mc"].index)
+
+
+def test_analysis_modules_import_no_cycle():
+    """No import cycle among the analysis modules and the layers under them (static: every
+    import, also those inside functions)."""
+    import ast
+
+    root = REPO / "gvgap"
+    mods = {f"gvgap.analysis.{p.stem}": p for p in (root / "analysis").glob("*.py") if p.stem != "__init__"}
+    mods |= {f"gvgap.{n}": root / f"{n}.py" for n in ("arrays", "artifacts", "measure", "analyze", "report")}
+    graph = {}
+    for name, path in mods.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                deps |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+            elif isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names}
+        graph[name] = deps & set(mods)
+    state = {}
+
+    def visit(n, path):
+        assert state.get(n) != "open", " -> ".join(path + [n])
+        if state.get(n) == "done":
+            return
+        state[n] = "open"
+        for d in sorted(graph[n]):
+            visit(d, path + [n])
+        state[n] = "done"
+
+    for n in graph:
+        visit(n, [])
+    assert "gvgap.analysis.sweeps" not in graph["gvgap.analysis.scaling"]

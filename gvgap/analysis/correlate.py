@@ -14,44 +14,44 @@ from gvgap import artifacts as A
 from gvgap import metrics as M
 from gvgap.analysis import plots
 from gvgap.analysis.runs import load_round
-from gvgap.measure import matrix, prompt_order
-from gvgap.verifiers.base import member_names, score_matrix, top_level
+from gvgap.arrays import RoundArrays
 
 
-def _label(run_dir, ver, used) -> str:
+def _label(run_dir, r, used) -> str:
     """The run's top-level verifier name (the run directory's name when two runs share it)."""
-    top = top_level(ver)
-    base = str(top["verifier"].iloc[0]) if len(top) else Path(run_dir).name
+    base = r.verifier_name or Path(run_dir).name
     name = base if base not in used else f"{base}@{Path(run_dir).name}"
     used.add(name)
     return name
+
+
+def _sample_key(gens: pd.DataFrame) -> pd.DataFrame:
+    return gens.sort_values(["prompt_id", "sample_id"])[["prompt_id", "sample_id", "completion"]].reset_index(drop=True)
 
 
 def collect(run_dirs, t: int = 0) -> tuple[dict, dict]:
     """Score matrices [P, N] and per-prompt gaps [P] of every verifier in the runs
     (top level and ensemble members), aligned on the first run's prompts and samples."""
     scores, gaps, used = {}, {}, set()
-    ref = None
+    ids = key = None
     for run in run_dirs:
-        gens, ver = load_round(run, t)
-        key = gens.sort_values(["prompt_id", "sample_id"])[["prompt_id", "sample_id", "completion"]]
-        if ref is None:
-            ref, ids, n = key, prompt_order(gens), int(gens["sample_id"].max()) + 1
-            u = matrix(gens, "utility", ids, n)
-            gaps["accuracy"] = u.mean(axis=1)
-        elif not key.reset_index(drop=True).equals(ref.reset_index(drop=True)):
+        r = load_round(run, t)
+        if ids is None:
+            ids, key = r.prompt_ids, _sample_key(r.gens)
+            gaps["accuracy"] = r.utilities.mean(axis=1)
+        elif not _sample_key(r.gens).equals(key):
             raise ValueError(f"{run} verified other generations than {run_dirs[0]}: correlations need the same samples "
                              "(make the runs with `python -m gvgap.analyze reverify`)")
-        name = _label(run, ver, used)
-        scores[name] = score_matrix(ver, ids, n)
-        gaps[name] = M.prompt_gaps(u, np.nan_to_num(matrix(gens, "weight", ids, n), nan=0.0))
-        for member in member_names(ver):
+        r = RoundArrays(r.gens, r.ver, order=ids)
+        name = _label(run, r, used)
+        scores[name] = r.scores
+        gaps[name] = M.prompt_gaps(r.utilities, np.nan_to_num(r.weights, nan=0.0))
+        for member in r.members:
             label = f"{name}/{member.split('/', 1)[1]}"
-            scores[label] = score_matrix(ver, ids, n, verifier=member)
-            rows = ver[ver["verifier"] == member]
-            if "kept" in rows.columns:
-                kept = matrix(rows.drop_duplicates(["prompt_id", "sample_id"]), "kept", ids, n)
-                gaps[label] = M.prompt_gaps(u, np.nan_to_num(kept, nan=0.0))
+            scores[label] = r.member_scores(member)
+            kept = r.member_kept(member)
+            if kept is not None:
+                gaps[label] = M.prompt_gaps(r.utilities, kept)
     return scores, gaps
 
 
@@ -70,7 +70,7 @@ def write(run_dirs, out_dir, t: int = 0) -> dict:
         names, mat = _square(M.correlation_matrix(series))
         df = pd.DataFrame(mat, index=names, columns=names)
         csv = out_dir / f"correlation_{kind}.csv"
-        A._atomic(csv, lambda tmp, df=df: df.to_csv(tmp))
+        A.write_csv(df, csv, index=True)
         paths[f"{kind}_csv"] = csv
         paths[f"{kind}_png"] = plots.heatmap(names, mat, title, out_dir / f"correlation_{kind}.png")
     return paths

@@ -19,7 +19,7 @@ def save(fig, path) -> Path:
     from gvgap import artifacts as A
 
     path = Path(path)
-    A._atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
+    A.atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
     _plt().close(fig)
     return path
 

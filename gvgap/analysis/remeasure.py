@@ -12,12 +12,16 @@ import pandas as pd
 from gvgap import artifacts as A
 from gvgap.analysis import plots
 from gvgap.analysis.runs import load_config, load_round, rounds, task_u_max
+from gvgap.analysis.tables import markdown
 from gvgap.measure import measure, measure_round
+
+
+NEWER_KEYS = {"verifier_name"}  # metrics.json keys added after runs were stored
 
 
 def normalise(metrics: dict):
     """What metrics.json holds for these metrics (NaN -> null, tuples -> lists)."""
-    return json.loads(json.dumps(A._clean(metrics), sort_keys=True))
+    return json.loads(json.dumps(A.clean(metrics), sort_keys=True))
 
 
 def reproduce(run_dir, out_dir=None) -> list[dict]:
@@ -30,12 +34,14 @@ def reproduce(run_dir, out_dir=None) -> list[dict]:
     out_dir = Path(out_dir or Path(run_dir) / "analysis")
     results = []
     for t in rounds(run_dir):
-        gens, ver = load_round(run_dir, t)
-        new = normalise(measure_round(cfg, gens, ver, t, u_max=u_max)[0])
+        r = load_round(run_dir, t)
+        new = normalise(measure_round(cfg, r.gens, r.ver, t, u_max=u_max)[0])
         A.write_json(new, out_dir / f"remeasured_round_{t:02d}.json")
         path = A.round_dir(run_dir, t) / "metrics.json"
         old = A.read_json(path) if path.exists() else None
-        diff = sorted(k for k in set(new) | set(old or {}) if old is None or new.get(k) != old.get(k))
+        added = NEWER_KEYS - set(old or {})  # a run older than these keys is not "different"
+        diff = sorted(k for k in set(new) | set(old or {})
+                      if old is None or (k not in added and new.get(k) != old.get(k)))
         results.append({"round": t, "equal": old is not None and not diff, "differs": diff,
                         "has_metrics": old is not None})
     return results
@@ -58,11 +64,11 @@ def sweep(run_dir, combos, only_rounds=None, n_boot: int = 1000) -> pd.DataFrame
     for t in rounds(run_dir):
         if only_rounds is not None and t not in only_rounds:
             continue
-        gens, ver = load_round(run_dir, t)
+        r = load_round(run_dir, t)
         for swept, cfg in combos:
             target = cfg.weight_fn.get("_target_")
             check_option("weight_fn", cfg.weight_fn)
-            m, w = measure(gens, ver, instantiate(cfg.weight_fn), cfg.pass_at_k, u_max=u_max, n_boot=n_boot,
+            m, w = measure(r.gens, r.ver, instantiate(cfg.weight_fn), cfg.pass_at_k, u_max=u_max, n_boot=n_boot,
                            diversity=False)
             rows.append({"round": t, "weight_fn": str(target).rsplit(".", 1)[-1], **swept,
                          "accuracy": m["accuracy"], "weighted_accuracy": m["weighted_accuracy"],
@@ -79,23 +85,13 @@ def sweep(run_dir, combos, only_rounds=None, n_boot: int = 1000) -> pd.DataFrame
     return df
 
 
-def markdown_table(df: pd.DataFrame) -> str:
-    def cell(v):
-        if isinstance(v, float):
-            return "nan" if v != v else f"{v:.4f}"
-        return str(v)
-
-    head = "| " + " | ".join(df.columns) + " |\n|" + "---|" * len(df.columns) + "\n"
-    return head + "".join("| " + " | ".join(cell(v) for v in row) + " |\n" for row in df.itertuples(index=False))
-
-
 def write_sweep(df: pd.DataFrame, out_dir, name: str = "gap_vs_threshold") -> dict:
     """CSV + markdown table, and a PNG of gap and relative gap against the swept value
     (the first swept key; one line per round and setting of the other keys)."""
     out_dir = Path(out_dir)
     paths = {"csv": out_dir / f"{name}.csv", "md": out_dir / f"{name}.md", "png": out_dir / f"{name}.png"}
-    A._atomic(paths["csv"], lambda tmp: df.to_csv(tmp, index=False))
-    A.write_text(markdown_table(df), paths["md"])
+    A.write_csv(df, paths["csv"])
+    A.write_text(markdown(df), paths["md"])
     fixed = {"round", "weight_fn", "accuracy", "weighted_accuracy", "gap", "gap_low", "gap_high", "gap_rel",
              "gap_rel_low", "gap_rel_high", "kept", "n_empty", "n_prompts", "gap_vs_previous_round", "alpha", "n_holdout"}
     swept = [c for c in df.columns if c not in fixed]

@@ -1,8 +1,9 @@
 """Scaling of the gap with pre-training compute (Fig. 1, 8, 9, 12; Tables 3-4).
 
-Pre-training FLOPs ~ 6 * params * train_tokens, both read from each run's model config
-(conf/model/*.yaml). For every (task, verifier, temperature, family) the relative gap is
-fitted by least squares as a line in log10 FLOPs, the paper's conjecture.
+Pre-training FLOPs ~ 6 * params * train_tokens (the usual dense-transformer estimate), both
+read from each run's model config (conf/model/*.yaml; see gvgap.analysis.runs.model_info).
+For every (task, verifier, temperature, family) the relative gap is fitted by least squares
+as a line in log10 FLOPs, the paper's conjecture.
 
 `python -m gvgap.analysis.scaling <sweep dir> [--out DIR]` writes scaling.{csv,md},
 scaling_fit.{csv,md}, scaling_gap_rel.png and scaling_gap.png.
@@ -23,30 +24,19 @@ COLUMNS = ["family", "model", "params", "train_tokens", "flops", "log10_flops", 
            "n_prompts", "run"]
 
 
-def pretraining_flops(params: float, train_tokens: float) -> float:
-    """The usual estimate for a dense transformer: 6 FLOPs per parameter per token."""
-    return 6.0 * float(params) * float(train_tokens)
-
-
 def fit_line(x, y) -> dict:
-    """Least-squares line y = slope * x + intercept over the finite pairs, with R^2.
-
-    Closed form: slope = cov(x, y) / var(x). Needs two distinct x values; otherwise the
-    slope and intercept are NaN.
-    """
+    """Least-squares line y = slope * x + intercept over the finite pairs (np.polyfit), with
+    R^2. Needs two distinct x values; otherwise slope, intercept and R^2 are NaN."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]
     n = int(x.size)
     if n < 2 or np.ptp(x) == 0:
         return {"slope": math.nan, "intercept": math.nan, "r2": math.nan, "n": n}
-    xm, ym = x.mean(), y.mean()
-    slope = float(((x - xm) * (y - ym)).sum() / ((x - xm) ** 2).sum())
-    intercept = float(ym - slope * xm)
+    slope, intercept = (float(v) for v in np.polyfit(x, y, 1))
     ss_res = float(((y - (slope * x + intercept)) ** 2).sum())
-    ss_tot = float(((y - ym) ** 2).sum())
-    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else math.nan
-    return {"slope": slope, "intercept": intercept, "r2": r2, "n": n}
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    return {"slope": slope, "intercept": intercept, "r2": 1.0 - ss_res / ss_tot if ss_tot > 0 else math.nan, "n": n}
 
 
 def scaling_table(df: pd.DataFrame) -> pd.DataFrame:
@@ -105,7 +95,7 @@ def plot(table: pd.DataFrame, fit: pd.DataFrame, y: str, path, ylabel: str) -> P
 
 
 def write(table: pd.DataFrame, out_dir) -> list[Path]:
-    from gvgap.analysis.sweeps import write_table
+    from gvgap.analysis.tables import write_table
 
     out_dir = Path(out_dir)
     paths = write_table(table, out_dir, "scaling")
@@ -117,7 +107,7 @@ def write(table: pd.DataFrame, out_dir) -> list[Path]:
 
 
 def main(argv=None) -> None:
-    from gvgap.analysis.sweeps import collect
+    from gvgap.analysis.tables import collect
 
     ap = argparse.ArgumentParser(prog="python -m gvgap.analysis.scaling", description=__doc__.split("\n\n")[0])
     ap.add_argument("sweep_dir")

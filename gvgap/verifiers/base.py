@@ -3,15 +3,17 @@
 A verifier returns one row per verification: (prompt_id, sample_id, verifier,
 verification_id, score, raw). score is NaN when the verifier's output could not be
 parsed; the weight function decides what a NaN weighs (see gvgap.weight_fn).
+The frame -> array readers (score_matrix, top_level, ...) live in gvgap.arrays and are
+re-exported here for the verifiers that read their own rows (ensemble).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
+from gvgap.arrays import member_names, positions, score_matrix, score_tensor, top_level  # noqa: F401
 from gvgap.tasks.base import Problem, Task
 from gvgap.verifiers.schema import VerifierSchema
 
@@ -62,66 +64,3 @@ def frame(rows: list[tuple]) -> pd.DataFrame:
     df = pd.DataFrame(rows, columns=COLUMNS)
     return df.astype({"prompt_id": str, "sample_id": int, "verifier": str,
                       "verification_id": int, "score": float})
-
-
-def top_level(df: pd.DataFrame, verifier: str | None = None) -> pd.DataFrame:
-    """Rows of one verifier: `verifier` by name, or (None) the top-level verifier's rows.
-
-    A composite verifier (ensemble) also stores its members' rows, named
-    "<composite>/<member>"; top-level rows are the ones whose name has no "/".
-    """
-    names = df["verifier"].astype(str)
-    unique = names.unique()
-    wanted = [verifier] if verifier is not None else [n for n in unique if "/" not in n]
-    if len(wanted) == len(unique) and set(wanted) == set(unique):
-        return df
-    return df[names.isin(wanted).to_numpy()]
-
-
-def member_names(df: pd.DataFrame) -> list[str]:
-    """Names of the member verifiers stored beside the top-level rows, in first-seen order."""
-    return [n for n in df["verifier"].astype(str).unique() if "/" in n]
-
-
-def positions(ids: pd.Series, prompt_ids: list[str]) -> np.ndarray:
-    """Row of each id in prompt_ids (fast for millions of rows); unknown ids fail loudly."""
-    codes = pd.Index(list(dict.fromkeys(prompt_ids))).get_indexer(ids.astype(str)).astype(np.int64)
-    if len(codes) and codes.min() < 0:
-        raise ValueError(f"verifications name prompt {ids.iloc[int(np.argmin(codes))]!r} not in generations")
-    return codes
-
-
-def _positions(df: pd.DataFrame, prompt_ids: list[str], n_samples: int) -> np.ndarray:
-    rows = positions(df["prompt_id"], prompt_ids)
-    sids = df["sample_id"].to_numpy(dtype=np.int64)
-    if len(sids) and (sids.min() < 0 or sids.max() >= n_samples):
-        raise ValueError(f"verifications have sample_id outside 0..{n_samples - 1}")
-    return rows * n_samples + sids
-
-
-def score_matrix(df: pd.DataFrame, prompt_ids: list[str], n_samples: int, verifier: str | None = None) -> np.ndarray:
-    """Mean score over verifications, as an array [P, N] (NaN where all m are NaN).
-
-    Uses the top-level verifier's rows (see `top_level`), or the named verifier's.
-    """
-    df = top_level(df, verifier)
-    flat = _positions(df, prompt_ids, n_samples)
-    score = df["score"].to_numpy(dtype=np.float64)
-    ok = ~np.isnan(score)
-    size = len(prompt_ids) * n_samples
-    total = np.bincount(flat[ok], weights=score[ok], minlength=size)
-    count = np.bincount(flat[ok], minlength=size)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(count > 0, total / np.maximum(count, 1), np.nan)
-    return out.reshape(len(prompt_ids), n_samples)
-
-
-def score_tensor(df: pd.DataFrame, prompt_ids: list[str], n_samples: int, verifier: str | None = None) -> np.ndarray:
-    """Every verification's score, as an array [P, N, m] (NaN where missing)."""
-    df = top_level(df, verifier)
-    flat = _positions(df, prompt_ids, n_samples)
-    vid = df["verification_id"].to_numpy(dtype=np.int64)
-    m = int(vid.max()) + 1 if len(vid) else 1
-    out = np.full((len(prompt_ids) * n_samples, m), np.nan)
-    out[flat, vid] = df["score"].to_numpy(dtype=np.float64)
-    return out.reshape(len(prompt_ids), n_samples, m)

@@ -1,0 +1,27 @@
+"""OmegaConf resolvers the recipes use, registered when the CLI (or a test) imports this.
+
+  ${gvgap.bracket_rounds:N}  rounds of a single-elimination tournament over N samples:
+                             the largest r with 2^r <= N, at most 7 (128 entrants)
+  ${gvgap.min:a,b}           the smaller of two numbers (e.g. the paper's "round 5")
+"""
+
+from __future__ import annotations
+
+from omegaconf import OmegaConf
+
+MAX_ROUNDS = 7
+
+
+def bracket_rounds(n_samples) -> int:
+    n = int(n_samples)
+    if n < 1:
+        raise ValueError(f"generation.n_samples must be >= 1 for a tournament (got {n})")
+    return min(MAX_ROUNDS, n.bit_length() - 1)
+
+
+def register() -> None:
+    OmegaConf.register_new_resolver("gvgap.bracket_rounds", bracket_rounds, replace=True)
+    OmegaConf.register_new_resolver("gvgap.min", lambda a, b: min(a, b), replace=True)
+
+
+register()
