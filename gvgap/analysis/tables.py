@@ -32,16 +32,7 @@ def markdown(df: pd.DataFrame, digits: int = 4) -> str:
     fmts = [f".{digits}g" if pd.api.types.is_float_dtype(df[c]) and (df[c].abs() >= 1e5).any() else f".{digits}f"
             for c in df.columns]
     shown = df.astype(object).where(df.notna(), None)
-    try:
-        return shown.to_markdown(index=False, floatfmt=fmts, missingval="") + "\n"
-    except ImportError:  # `tabulate` (a gvgap dependency) missing: the same table, unpadded
-        def cell(v, fmt):
-            return "" if v is None else format(v, fmt) if isinstance(v, (float, np.floating)) else str(v)
-
-        lines = ["| " + " | ".join(map(str, shown.columns)) + " |", "|" + "---|" * len(shown.columns)]
-        lines += ["| " + " | ".join(cell(v, f) for v, f in zip(row, fmts)) + " |"
-                  for row in shown.itertuples(index=False)]
-        return "\n".join(lines) + "\n"
+    return shown.to_markdown(index=False, floatfmt=fmts, missingval="") + "\n"
 
 
 def write_table(df: pd.DataFrame, out_dir, name: str, index: bool = False) -> list[Path]:
