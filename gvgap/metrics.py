@@ -7,7 +7,6 @@ knows about models, files or configs, so every number can be checked by hand.
 from __future__ import annotations
 
 import warnings
-from math import comb
 
 import numpy as np
 

@@ -54,7 +54,7 @@ class EnginePool:
         return self.engine
 
     def release(self):
-        if self.engine is not None and hasattr(self.engine, "close"):
+        if self.engine is not None:
             self.engine.close()  # vLLM frees its workers only when asked
         self.engine, self.path = None, None
         gc.collect()

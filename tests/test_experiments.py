@@ -84,6 +84,7 @@ def test_smoke_update_shortens_each_updater_after_the_recipe(composer):
         cfg = composer(["experiment=iterative_qwen15", f"updater={updater}", "debug=smoke_update"])
         validate(cfg)
         assert (cfg.iterations, cfg.updater.max_steps, cfg.updater.batch_size, cfg.updater.bf16) == (1, 2, 2, False)
+        assert (cfg.updater.num_processes, cfg.updater.device, cfg.updater.gpu_memory_gb) == (1, "cpu", None)
         assert cfg.updater.learning_rate == 1e-6  # the recipe's own settings stay
         assert (cfg.task.limit, cfg.generation.n_samples) == (2, 4)
 

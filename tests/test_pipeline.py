@@ -109,7 +109,7 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
         raise Boom
 
     with pytest.raises(Boom):
-        A._atomic(tmp_path / "metrics.json", fail)
+        A.atomic_write(tmp_path / "metrics.json", fail)
     assert list(tmp_path.iterdir()) == []
 
 

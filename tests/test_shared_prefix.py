@@ -101,7 +101,7 @@ def test_matches_standard_attention(case):
         ctx.set_row(0, (), 0)
         for a, b in ((0, 6), (6, 11)):
             ctx.begin(b - a)
-            out = model(torch.tensor([trunk[a:b]]), position_ids=ctx.position_ids(b - a),
+            model(torch.tensor([trunk[a:b]]), position_ids=ctx.position_ids(b - a),
                         use_cache=False, gvgap_ctx=ctx, logits_to_keep=0).logits
             ctx.advance()
         tseg = ctx.to_segment(0, len(trunk), 0)

@@ -28,13 +28,6 @@ def choice(key: str, value: Any, allowed: tuple[str, ...]) -> str:
     return value
 
 
-def cut_at_stop(completion: str, stops: tuple[str, ...]) -> str:
-    """The completion up to its first stop string, as an engine honouring `stop` returns
-    it; grading must not read a few-shot question the model invented after its answer."""
-    cut = min((i for i in (completion.find(s) for s in stops) if i >= 0), default=len(completion))
-    return completion[:cut]
-
-
 def text_id(prefix: str, text: str) -> str:
     """A problem id from its text: stable across machines, file order and data source."""
     return f"{prefix}-{hashlib.sha256(text.encode()).hexdigest()[:12]}"

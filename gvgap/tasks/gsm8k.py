@@ -13,7 +13,8 @@ import re
 from gvgap.data import load_rows
 from gvgap.tasks.base import Problem, Task
 from gvgap.tasks.numbers import NUMBER, canonical, clean_text, last_number
-from gvgap.tasks.common import choice, cut_at_stop, take_options, text_id
+from gvgap.engines.base import cut_at_stop
+from gvgap.tasks.common import choice, take_options, text_id
 
 # Train-split rows (0-based line = `idx`) used as the fixed few-shot exemplars, in order.
 EXEMPLAR_IDX = (0, 1, 2, 3, 4, 5, 6, 7)

@@ -13,7 +13,8 @@ import os
 
 from gvgap.data import load_rows
 from gvgap.tasks.base import Problem, Task
-from gvgap.tasks.common import choice, cut_at_stop, take_options, text_id
+from gvgap.engines.base import cut_at_stop
+from gvgap.tasks.common import choice, take_options, text_id
 from gvgap.tasks.mathanswer import final_answer, last_boxed
 from gvgap.tasks.mathcheck import MathChecker
 

@@ -18,7 +18,8 @@ import re
 from functools import lru_cache
 
 from gvgap.tasks.base import Problem, Task
-from gvgap.tasks.common import cut_at_stop, take_options
+from gvgap.engines.base import cut_at_stop
+from gvgap.tasks.common import take_options
 
 UNITS = tuple(
     [tuple(range(r * 4, r * 4 + 4)) for r in range(4)]

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gvgap.updaters.common import Skip, saved_dtype
+from gvgap.updaters.common import Skip, save_model
 from gvgap.updaters.launch import in_process, split_batch
 from gvgap.updaters.schemas import TrainSettings
 
@@ -170,17 +170,10 @@ class Updater:
 
     def save(self, trainer, tokenizer, model_path: str, tmp: Path, stats: dict) -> None:
         """Merge LoRA (if any), cast to save_dtype (auto: the input's), save model + tokenizer."""
-        import torch
-
         model = trainer.model
         if hasattr(model, "merge_and_unload"):
             model = model.merge_and_unload()
-        c = self.cfg.save_dtype
-        dtype = saved_dtype(model_path) if c == "auto" else getattr(torch, c)
-        if dtype is not None:
-            model = model.to(dtype)
-        model.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
+        save_model(model, tokenizer, model_path, self.cfg.save_dtype, tmp)
         self.record_history(trainer, stats)
 
     @staticmethod

@@ -17,3 +17,15 @@ def saved_dtype(model_path: str):
     if isinstance(d, str):
         d = getattr(torch, d.replace("torch.", ""), None)
     return d if isinstance(d, torch.dtype) else None
+
+
+def save_model(model, tokenizer, model_path: str, save_dtype: str, out) -> None:
+    """Save `model` and `tokenizer` to `out`, cast to `save_dtype` (auto: the dtype the input
+    model `model_path` is stored in, so a bf16 model stays bf16)."""
+    import torch
+
+    dtype = saved_dtype(model_path) if save_dtype == "auto" else getattr(torch, save_dtype)
+    if dtype is not None:
+        model = model.to(dtype)
+    model.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))

@@ -66,7 +66,7 @@ def save(updater, trainer, tokenizer, model_path: str, tmp: Path, stats: dict) -
     import torch
     from transformers import AutoModelForCausalLM
 
-    from gvgap.updaters.common import saved_dtype
+    from gvgap.updaters.common import save_model
 
     acc = trainer.accelerator
     gathered = Path(trainer.args.output_dir) / "gathered"
@@ -79,10 +79,5 @@ def save(updater, trainer, tokenizer, model_path: str, tmp: Path, stats: dict) -
             from peft import PeftModel
 
             model = PeftModel.from_pretrained(model, str(gathered)).merge_and_unload()
-        c = updater.cfg.save_dtype
-        dtype = saved_dtype(model_path) if c == "auto" else getattr(torch, c)
-        if dtype is not None:
-            model = model.to(dtype)
-        model.save_pretrained(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
+        save_model(model, tokenizer, model_path, updater.cfg.save_dtype, tmp)
     acc.wait_for_everyone()
