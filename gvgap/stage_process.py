@@ -22,6 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from gvgap.devices import trains_on_gpu
+
 log = logging.getLogger("gvgap")
 STAGES = ("generate", "verify", "update")
 
@@ -34,14 +36,6 @@ class StageFailed(RuntimeError):
         self.exit_code = exit_code
 
 
-def gpu_visible() -> bool:
-    """An NVIDIA device node exists and CUDA_VISIBLE_DEVICES does not hide every GPU.
-    Checked from files, never through torch, so the parent initialises nothing."""
-    if os.environ.get("CUDA_VISIBLE_DEVICES", "unset").strip() in ("", "-1"):
-        return False
-    return any(Path("/dev").glob("nvidia[0-9]*"))
-
-
 def use_children(cfg) -> bool:
     mode = cfg.get("stage_processes", "auto")
     if mode in ("always", "never"):
@@ -50,7 +44,7 @@ def use_children(cfg) -> bool:
         return True
     if cfg.iterations > 0 and cfg.updater.get("device") is not None:
         device = str(cfg.updater.device)
-        return device == "cuda" or (device == "auto" and gpu_visible())
+        return trains_on_gpu(device)
     return False
 
 

@@ -64,7 +64,7 @@ def _refusal(overrides):
 
 
 def test_recipe_that_cannot_fit_is_refused_and_the_declared_one_fits(capsys):
-    base = ["model=qwen15_7b", "updater=sft_paper", "iterations=1", "logger=none"]
+    base = ["model=qwen15_7b", "updater=sft_paper", "iterations=1", "logger=none", "updater.device=cuda"]
     validate(compose(base))  # the model's recipe: FSDP over its declared GPUs
     assert "update memory estimate" in capsys.readouterr().err
     msg = _refusal(base + ["updater.num_processes=1", "updater.strategy=ddp"])
@@ -76,12 +76,21 @@ def test_recipe_that_cannot_fit_is_refused_and_the_declared_one_fits(capsys):
     assert for_config(compose(base + ["iterations=0"])) is None
 
 
+def test_device_auto_is_checked_only_where_a_gpu_shows(monkeypatch):
+    cfg = compose(["model=qwen15_7b", "iterations=1", "logger=none"])  # the default updater, device auto
+    monkeypatch.setattr("gvgap.devices.gpu_visible", lambda: False)
+    assert for_config(cfg) is None  # a laptop: CPU training, nothing to check
+    monkeypatch.setattr("gvgap.devices.gpu_visible", lambda: True)
+    est = for_config(cfg)  # the default updater takes the model's recipe: FSDP over its 4 GPUs
+    assert est is not None and est.fits(80) and (cfg.updater.num_processes, cfg.updater.strategy) == (4, "fsdp")
+
+
 def test_every_model_recipe_fits_sft_and_rpo_full_and_lora():
     models = sorted(p.stem for p in (REPO / "conf" / "model").glob("*.yaml"))
     assert len(models) >= 48
     for model in models:
         for updater in ("rpo_paper", "rpo_paper_lora", "sft_paper"):
-            cfg = compose([f"model={model}", f"updater={updater}", "iterations=1"])
+            cfg = compose([f"model={model}", f"updater={updater}", "iterations=1", "updater.device=cuda"])
             est = for_config(cfg)
             if model != "tiny_random":
                 assert est is not None and est.fits(80), (model, updater, est and est.line())
@@ -107,7 +116,7 @@ def test_declared_recipes_are_the_derived_ones():
 def test_cli_refuses_before_any_model_loads(tmp_path):
     """72B full fine-tuning on 8 GPUs of one node: exit 2, one line, torch never imported."""
     args = ["gvgap", "model=qwen15_72b", "updater=sft_paper", "iterations=1", "updater.num_processes=8",
-            "updater.num_machines=1", "logger=none", f"run_dir={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'h'}"]
+            "updater.num_machines=1", "updater.device=cuda", "logger=none", f"run_dir={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'h'}"]
     code = (f"import sys, runpy; sys.argv={args!r}\n"
             "try:\n    runpy.run_module('gvgap', run_name='__main__')\n"
             "except SystemExit as e:\n    print('EXIT', e.code, 'torch' in sys.modules)\n")

@@ -81,11 +81,13 @@ def estimate(params: float, *, gpus: int, strategy: str, hidden: int, layers: in
 def for_config(cfg) -> Estimate | None:
     """The estimate for a composed config (model.params, model.train sizes, updater fields),
     or None when it does not apply: no update, CPU training, no GPU declared
-    (updater.gpu_memory_gb null) or a model without size information."""
+    (updater.gpu_memory_gb null) or a model without size information. CPU training is
+    updater.device=cpu, or auto on a machine that shows no GPU."""
+    from gvgap.devices import trains_on_gpu
     from gvgap.updaters.launch import split_batch
 
     u, m = cfg.updater, cfg.model
-    if cfg.iterations == 0 or "batch_size" not in u or u.get("gpu_memory_gb") is None or u.device == "cpu":
+    if cfg.iterations == 0 or "batch_size" not in u or u.get("gpu_memory_gb") is None or not trains_on_gpu(u.device):
         return None
     t = m.get("train")
     if m.get("params") is None or t is None:
