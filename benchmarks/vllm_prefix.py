@@ -73,7 +73,6 @@ def main(argv=None) -> dict:
     args = ap.parse_args(argv)
     from benchmarks.workload import STOP, gsm8k_prompts, mc_template
     from gvgap.engines.models import resolve_model
-    from gvgap.config import ModelConfig  # noqa: F401  (schema import keeps resolve_model's checks)
 
     import yaml
 

@@ -157,6 +157,7 @@ def test_continuation_logprobs_sum_only_continuation_tokens(fake_vllm):
     assert sp.kwargs["prompt_logprobs"] == 0 and sp.kwargs["max_tokens"] == 1
     # prefix caching on: prompt-logprob requests may read the cache (vLLM skips it by default)
     assert sp.kwargs["skip_reading_prefix_cache"] is False
+    assert sp.kwargs["detokenize"] is False  # cached positions' ids are garbage: never decode them
     sent = [r["prompt_token_ids"] for c in calls for r in c[0]]
     assert tok("Judge: ok?").input_ids + tok(" Incorrect", add_special_tokens=False).input_ids in sent
 

@@ -153,8 +153,10 @@ class VLLMEngine:
 
     def _score(self, pairs: list[tuple[tuple, tuple]], use_cache: bool) -> dict:
         """{(prompt ids, continuation ids): summed log-prob}, in batches of score_batch_size."""
+        # detokenize=False: vLLM would turn every prompt log-prob's token id into text, and the
+        # entries of cached positions hold uninitialised ids (OverflowError in the tokenizer)
         sp = self.vllm.SamplingParams(max_tokens=1, temperature=0.0, prompt_logprobs=0,
-                                      skip_reading_prefix_cache=not use_cache)
+                                      skip_reading_prefix_cache=not use_cache, detokenize=False)
         scores, redo = {}, []
         step = self.cfg.score_batch_size
         for s in range(0, len(pairs), step):
