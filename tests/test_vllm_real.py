@@ -128,5 +128,5 @@ def test_mc_scores_match_the_hf_engine(runs, t):
     assert lp_v.shape == (8, 2) and np.all(lp_v < 0)
     diff = np.abs(lp_v - lp_h).max()
     score_diff = np.abs(v["score"].to_numpy() - h["score"].to_numpy()).max()
-    print(f"round {t}: max |d logprob| = {diff:.4f} nats, max |d score| = {score_diff:.4f}")
+    print(f"round {t}: max |d logprob| = {diff:.2g} nats, max |d score| = {score_diff:.2g}")
     assert diff <= LOGPROB_TOL and score_diff <= SCORE_TOL
