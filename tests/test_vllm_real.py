@@ -42,7 +42,7 @@ RERUN_TOL = 1e-4  # the same seeded run again: identical samples, MC log-probs e
 
 def fresh_cache(tmp: Path) -> Path:
     """An empty gvgap cache that still sees the converted models (conversion is not under test)."""
-    from gvgap.engines.models import cache_dir
+    from gvgap.model.sources import cache_dir
 
     cache = tmp / "cache"
     cache.mkdir()
