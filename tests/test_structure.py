@@ -11,19 +11,10 @@ from tests.conftest import REPO
 PKG = REPO / "gvgap"
 MAX_LINES = 300
 LONG_MODULES = {  # path -> why it is longer than MAX_LINES
-    "gvgap/tasks/mathcheck.py": "MATH answer extraction and the time-bounded equivalence check with its "
-                                "worker process; issue 13 item 5 replaces the hand-written pipe protocol",
     "gvgap/engines/shared_prefix.py": "shared-prefix attention: the segment cache layout and the attention over it are one idea",
     "gvgap/metrics.py": "the paper's measurements as pure array functions, each checked by hand in "
                         "tests/test_metrics.py; a candidate to split (pass@k / gap / verifier quality)",
-    "gvgap/analysis/sweeps.py": "issue 13 item 4 splits it by job (finding runs, tables, figures, orchestration)",
 }
-
-KNOWN_CYCLES = {  # modules that import each other -> why it is still there
-    frozenset({"gvgap.analysis.scaling", "gvgap.analysis.sweeps"}):
-        "issue 13 item 4 splits analysis/sweeps.py by job, which ends this cycle",
-}
-
 
 def module_name(path: Path) -> str:
     parts = list(path.relative_to(REPO).with_suffix("").parts)
@@ -78,8 +69,7 @@ def cycles(graph: dict[str, set[str]]) -> set[frozenset]:
 def test_no_import_cycle():
     graph = {name: imported(name, path) for name, path in MODULES.items()}
     found = cycles(graph)
-    new = [sorted(c) for c in found if c not in KNOWN_CYCLES]
-    assert not new, f"import cycles: {new}"
+    assert not found, f"import cycles: {[sorted(c) for c in found]}"
 
 
 def test_the_cycle_check_sees_a_cycle(tmp_path):
