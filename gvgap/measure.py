@@ -68,6 +68,8 @@ def measure(gens: pd.DataFrame, verifications: pd.DataFrame, weight_fn, pass_at_
     tensor = r.score_tensor
     out["num_verifications"] = int(tensor.shape[2])
     out["score_histogram"] = M.score_histogram(tensor[report])
+    # does the verifier separate correct from incorrect samples (a gap near 0 when it cannot)
+    out.update(M.verifier_discrimination(u, tensor[report], w, u_max=u_max))
     if tensor.shape[2] > 1:
         out["verification_variance"] = M.verification_variance(tensor[report])
     if "wins_first" in top.columns:

@@ -16,7 +16,8 @@ from gvgap.analysis.tables import markdown
 from gvgap.measure import measure, measure_round
 
 
-NEWER_KEYS = {"verifier_name"}  # metrics.json keys added after runs were stored
+# metrics.json keys added after runs were stored: missing from an old run is not a difference
+NEWER_KEYS = {"verifier_name", "gap_rel_pooled", "gap_rel_all", "verifier_auroc", "kept_precision", "kept_recall"}
 
 
 def normalise(metrics: dict):
