@@ -234,11 +234,6 @@ def distinct_ns(completions, ns=(1, 2)) -> dict:
     return {f"distinct_{n}": float(np.mean(per[n])) if per[n] else float("nan") for n in ns}
 
 
-def distinct_n(completions, n: int = 2) -> float:
-    """distinct-n of one n (see distinct_ns)."""
-    return distinct_ns(completions, (n,))[f"distinct_{n}"]
-
-
 # -- verifier behaviour -------------------------------------------------------------------
 def verification_variance(scores: np.ndarray, bins: int = 10) -> dict:
     """Spread of the m verifications of each sample (App. D.4, Fig. 11).

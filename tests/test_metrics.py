@@ -70,10 +70,11 @@ def test_answer_diversity_by_hand():
 def test_distinct_n_by_hand():
     texts = [["a b a b", "a b"], ["x y z", ""]]
     # prompt 0: unigrams a b a b a b -> 2/6; prompt 1: x y z -> 3/3
-    assert M.distinct_n(texts, 1) == pytest.approx((2 / 6 + 1) / 2)
+    d = M.distinct_ns(texts, (1, 2))
+    assert d["distinct_1"] == pytest.approx((2 / 6 + 1) / 2)
     # bigrams: (a b)(b a)(a b) + (a b) -> 2/4; (x y)(y z) -> 2/2
-    assert M.distinct_n(texts, 2) == pytest.approx((0.5 + 1) / 2)
-    assert math.isnan(M.distinct_n([["one"]], 2))
+    assert d["distinct_2"] == pytest.approx((0.5 + 1) / 2)
+    assert math.isnan(M.distinct_ns([["one"]], (2,))["distinct_2"])
 
 
 def test_verification_variance_is_p_one_minus_p():

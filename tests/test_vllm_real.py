@@ -68,8 +68,8 @@ def runs(tmp_path_factory):
     a = run(VLLM_PYTHON, ["-m", "gvgap", *COMMAND, f"run_dir={tmp / 'run_a'}", f"hydra.run.dir={tmp / 'a' / 'hydra'}"],
             tmp, "a")
     # the seeded rerun: round 0 only, generate and verify in this process (one engine start-up)
-    b = run(VLLM_PYTHON, ["-m", "gvgap", *COMMAND[:-4], "iterations=0", "logger=none", "stage_processes=never",
-                          f"run_dir={tmp / 'run_b'}", f"hydra.run.dir={tmp / 'b' / 'hydra'}"], tmp, "b")
+    run(VLLM_PYTHON, ["-m", "gvgap", *COMMAND[:-4], "iterations=0", "logger=none", "stage_processes=never",
+        f"run_dir={tmp / 'run_b'}", f"hydra.run.dir={tmp / 'b' / 'hydra'}"], tmp, "b")
     (tmp / "c").mkdir()
     run(sys.executable, ["-m", "gvgap.analyze", "reverify", str(tmp / "run_a"), "engine=hf", "engine.dtype=float32",
                          f"out={tmp / 'run_c'}"], tmp, "c")

@@ -8,7 +8,7 @@ from gvgap.metrics import prompt_means
 from gvgap.weight_fn.calibrated import Calibrated, default_alphas
 from gvgap.weight_fn.exp import Exp
 from gvgap.weight_fn.quantile import Quantile
-from gvgap.weight_fn.threshold import Threshold, threshold_sweep
+from gvgap.weight_fn.threshold import Threshold
 from gvgap.weight_fn.tournament import Tournament
 
 NAN = np.nan
@@ -43,14 +43,6 @@ def test_tournament_round_k():
     assert Tournament(round=2)(s).tolist() == [[0, 0, 0, 1, 0, 0]]
     with pytest.raises(ValueError, match="weight_fn.round"):
         Tournament(round=-1)
-
-
-def test_threshold_sweep_table():
-    u = np.array([[1, 0, 0, 1]], dtype=float)
-    s = np.array([[0.9, 0.1, 0.6, 0.7]])
-    rows = threshold_sweep(s, u, [0.5, 0.65, 0.8])
-    assert [r["weighted_accuracy"] for r in rows] == pytest.approx([2 / 3, 1.0, 1.0])
-    assert [r["threshold"] for r in rows] == [0.5, 0.65, 0.8]
 
 
 def test_calibrated_fits_positive_alpha_for_an_informative_verifier():

@@ -32,15 +32,3 @@ class Threshold(WeightFn):
         with np.errstate(invalid="ignore"):
             return (s >= self.tau).astype(np.float64)
 
-
-def threshold_sweep(scores: np.ndarray, utilities: np.ndarray, taus, kind: str = "threshold") -> list[dict]:
-    """Gap metrics for many thresholds (kind="threshold") or per-prompt quantiles
-    (kind="quantile") at once, for Fig. 5/6 tables."""
-    from gvgap.metrics import gap_metrics
-    from gvgap.weight_fn.quantile import Quantile
-
-    rows = []
-    for t in taus:
-        wf = Threshold(tau=t) if kind == "threshold" else Quantile(q=t)
-        rows.append({kind if kind == "threshold" else "q": float(t), **gap_metrics(utilities, wf(scores))})
-    return rows
