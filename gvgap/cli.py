@@ -11,8 +11,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-import gvgap.resolvers  # noqa: F401  (the ${gvgap.*} resolvers of the recipes)
-from gvgap import rundir_guard  # noqa: F401  (registers the run-id resolver of the default folder)
+import gvgap.resolvers  # noqa: F401  (the config's resolvers: ${gvgap.*} of the recipes, ${gvgap_run_id:})
+from gvgap import rundir_guard
 from gvgap.config import ConfigError, register_schemas, validate
 
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")

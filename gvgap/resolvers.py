@@ -3,13 +3,21 @@
   ${gvgap.bracket_rounds:N}  rounds of a single-elimination tournament over N samples:
                              the largest r with 2^r <= N, at most 7 (128 entrants)
   ${gvgap.min:a,b}           the smaller of two numbers (e.g. the paper's "round 5")
+  ${gvgap_run_id:}           this process's run id, the suffix that makes the default run
+                             folder unique (two runs started in the same second differ)
 """
 
 from __future__ import annotations
 
+import os
+import secrets
+
 from omegaconf import OmegaConf
 
 MAX_ROUNDS = 7
+# One value per process (the pid keeps it unique on one machine, the random part across
+# machines); Hydra's sweep copies the resolver cache, so every use in a run agrees.
+RUN_ID = f"{os.getpid() % 0x10000:04x}{secrets.token_hex(2)}"
 
 
 def bracket_rounds(n_samples) -> int:
@@ -22,6 +30,8 @@ def bracket_rounds(n_samples) -> int:
 def register() -> None:
     OmegaConf.register_new_resolver("gvgap.bracket_rounds", bracket_rounds, replace=True)
     OmegaConf.register_new_resolver("gvgap.min", lambda a, b: min(a, b), replace=True)
+    if not OmegaConf.has_resolver("gvgap_run_id"):
+        OmegaConf.register_new_resolver("gvgap_run_id", lambda: RUN_ID, use_cache=True)
 
 
 register()

@@ -9,15 +9,14 @@ Three guards:
   is written, and refuses (RunFolderConflict, one line naming the differing keys) when a
   key that changes results differs. `+overwrite=true` deletes the folder's gvgap outputs
   and starts it fresh.
-- The default folder name carries a per-process id (resolver `gvgap_run_id`), so two runs
-  started in the same second never share Hydra's `outputs/<date>/<time>` folder.
+- The default folder name carries a per-process id (resolver `gvgap_run_id` in
+  gvgap/resolvers.py), so two runs started in the same second never share Hydra's
+  `outputs/<date>/<time>` folder.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
 import shutil
 from pathlib import Path
 
@@ -124,10 +123,3 @@ def clear(run_dir: Path) -> None:
         elif p.name in ("config.yaml", "metrics.jsonl", "report.md"):
             p.unlink()
 
-
-# -- a unique default folder ------------------------------------------------------------------
-# One value per process (the pid keeps it unique on one machine, the random part across
-# machines); Hydra's sweep copies the resolver cache, so every use in a run agrees.
-RUN_ID = f"{os.getpid() % 0x10000:04x}{secrets.token_hex(2)}"
-if not OmegaConf.has_resolver("gvgap_run_id"):
-    OmegaConf.register_new_resolver("gvgap_run_id", lambda: RUN_ID, use_cache=True)
