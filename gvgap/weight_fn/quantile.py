@@ -1,5 +1,6 @@
 """Per-prompt "top-n" filtering: tau_x is the q-quantile of prompt x's scores (NaNs
-ignored), and w = 1[score >= tau_x]. Ties at tau_x are all kept."""
+ignored), and w = 1[score >= tau_x] (ties at tau_x all kept), or 1[score > tau_x] with
+`strict: true` (the direction of Algorithm 1; see gvgap.weight_fn.threshold)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import numpy as np
 
 from gvgap.schema import need, store
 from gvgap.weight_fn.base import WeightFn, WeightSchema
+from gvgap.weight_fn.threshold import cut
 
 
 @store("weight_fn", "quantile_schema")
@@ -16,6 +18,7 @@ from gvgap.weight_fn.base import WeightFn, WeightSchema
 class QuantileConfig(WeightSchema):
     _target_: str = "gvgap.weight_fn.quantile.Quantile"
     q: float = 0.8
+    strict: bool = False  # false: score >= tau_x (Example 2.2); true: score > tau_x (Algorithm 1)
 
     def check(self):
         need(0 <= self.q <= 1, f"weight_fn.q must be in [0, 1] (got {self.q})")
@@ -26,7 +29,7 @@ class Quantile(WeightFn):
 
     def __init__(self, **options):
         super().__init__(**options)
-        self.q = float(self.cfg.q)
+        self.q, self.strict = float(self.cfg.q), bool(self.cfg.strict)
 
     def weigh(self, s):
         valid = ~np.isnan(s)
@@ -34,6 +37,5 @@ class Quantile(WeightFn):
         rows = valid.any(axis=1)
         if rows.any():
             tau = np.nanquantile(s[rows], self.q, axis=1, keepdims=True)
-            with np.errstate(invalid="ignore"):
-                w[rows] = (s[rows] >= tau).astype(np.float64)
+            w[rows] = cut(s[rows], tau, self.strict)
         return w
