@@ -9,7 +9,7 @@ import pytest
 from gvgap.tasks import get_task
 from gvgap.tasks.base import Problem
 from gvgap.tasks.sudoku import (EXEMPLAR_GRIDS, all_puzzles, count_solutions, exemplar_puzzle,
-                                explain, read_grid, show)
+                                explain, keeps_givens, read_grid, show)
 
 
 # -- an independent brute-force reference (shares no code with the module) ------------------
@@ -62,9 +62,23 @@ def test_every_puzzle_has_exactly_one_solution_the_gold(problems):
         assert brute_solutions(p.meta["puzzle"]) == [p.gold]
 
 
-def test_puzzles_are_minimal(problems):
-    """The clue rule removes givens greedily, so no single given can be dropped."""
+@pytest.mark.parametrize("givens", [7, None, 6, 11, 16])
+def test_every_puzzle_has_the_requested_givens_and_a_unique_solution(givens):
+    """task.givens: the count is exact (null: minimal, 4-6), and brute force finds one
+    solution, the gold, for every puzzle; the default is the paper's 7."""
+    problems = get_task("sudoku4", givens=givens).load()
+    assert len(problems) == 288 and sorted(p.gold for p in problems) == sorted(BRUTE_GRIDS)
+    counts = {16 - p.meta["puzzle"].count("0") for p in problems}
+    assert counts == ({4, 5, 6} if givens is None else {givens})
     for p in problems:
+        assert p.meta["givens"] == 16 - p.meta["puzzle"].count("0")
+        assert brute_solutions(p.meta["puzzle"]) == [p.gold]
+    assert get_task("sudoku4").givens == 7
+
+
+def test_minimal_puzzles_are_minimal():
+    """givens=null removes givens greedily, so no single given can be dropped."""
+    for p in get_task("sudoku4", givens=None).load():
         puzzle = p.meta["puzzle"]
         for i, ch in enumerate(puzzle):
             if ch != "0":
@@ -73,10 +87,12 @@ def test_puzzles_are_minimal(problems):
 
 def test_generation_is_deterministic_and_pinned(problems):
     digest = hashlib.sha256("".join(p.meta["puzzle"] for p in problems).encode()).hexdigest()
-    assert problems[0].meta["puzzle"] == "0004300220000300"
+    assert problems[0].meta["puzzle"] == "0004341220000300"  # 7 givens, from grid 1234341221434321
+    assert all_puzzles(None)[0][0] == "0004300220000300"  # the same walk, run to a minimal puzzle
     assert problems[0].id == "sudoku4-000"
     assert digest == hashlib.sha256("".join(pz for pz, _ in all_puzzles()).encode()).hexdigest()
-    assert {p.meta["givens"] for p in problems} == {4, 5, 6}
+    # the 7-given puzzle is the minimal one's walk stopped early: it holds every minimal given
+    assert all(keeps_givens(m, s) for (m, _), (s, _) in zip(all_puzzles(None), all_puzzles()))
 
 
 def test_count_solutions_matches_brute_force():
@@ -109,12 +125,14 @@ def test_checker_agrees_with_brute_force_on_random_grids(task, problems):
 
 # -- the prompt -------------------------------------------------------------------------------
 def test_prompt_format_and_no_leak(task, problems):
-    test_puzzles = {p.meta["puzzle"] for p in problems}
-    for g in EXEMPLAR_GRIDS:
-        assert brute_valid(g)
-        assert exemplar_puzzle(g) not in test_puzzles
-        assert brute_solutions(exemplar_puzzle(g)) == [g]
-        assert explain(exemplar_puzzle(g)).endswith(".")
+    for givens in (7, None, 6):  # exemplars follow task.givens; none is a test puzzle
+        test_puzzles = {pz for pz, _ in all_puzzles(givens)}
+        for g in EXEMPLAR_GRIDS:
+            assert brute_valid(g)
+            assert exemplar_puzzle(g, givens) not in test_puzzles
+            assert brute_solutions(exemplar_puzzle(g, givens)) == [g]
+            assert explain(exemplar_puzzle(g, givens)).endswith(".")
+    assert all(16 - exemplar_puzzle(g).count("0") == 7 for g in EXEMPLAR_GRIDS)
     for p in problems:
         prompt = task.build_prompt(p)
         assert prompt.endswith(f"Puzzle:\n{show(p.meta['puzzle'])}\nAnswer:")
@@ -128,6 +146,9 @@ def test_options_are_checked():
         get_task("sudoku4", source="local")
     with pytest.raises(ValueError, match="num_shots"):
         get_task("sudoku4", num_shots=9)
+    for bad in (5, 17, 7.5, "7", True):
+        with pytest.raises(ValueError, match="task.givens"):
+            get_task("sudoku4", givens=bad)
     assert len(get_task("sudoku4", limit=10, seed=3).problems()) == 10
 
 

@@ -3,8 +3,10 @@
 Clue rule (deterministic, no RNG): grids are taken in lexicographic order of their
 16-digit strings. For each grid, visit the 16 cells in the order of
 sha256(f"{grid}:{cell}") and blank a cell whenever the puzzle still has exactly one
-solution afterwards. The result is a *minimal* puzzle (no given can be removed) with a
-unique solution; givens range from 4 to 6.
+solution afterwards, stopping as soon as `givens` digits are left (task.givens; default
+7, the shape of the paper's App. G examples). With givens = null it never stops early
+and gives *minimal* puzzles (no given can be removed): 4 to 6 givens. Every removal
+leaves one given fewer and the walk ends at <= 6, so any target in 6..16 is reached.
 
 A completion earns utility 1 iff the grid read from it is a valid Sudoku (every row,
 column and 2x2 box holds 1-4 once) that keeps every given of the puzzle.
@@ -83,21 +85,38 @@ def _consistent(prefix: str) -> bool:
     return all(len({prefix[i] for i in u if i < len(prefix)}) == sum(i < len(prefix) for i in u) for u in UNITS)
 
 
-def make_puzzle(grid: str, salt: str = "") -> str:
-    """The clue rule of the module docstring (`salt` only for the prompt exemplars)."""
+GIVENS = 7  # the paper's example puzzles (App. G) show 7 givens
+MIN_GIVENS = 6  # the largest minimal puzzle the clue rule makes: every target from here up is reached
+
+
+def make_puzzle(grid: str, givens: int | None = GIVENS, salt: str = "") -> str:
+    """The clue rule of the module docstring: `givens` digits left (None: a minimal
+    puzzle); `salt` only for the prompt exemplars."""
     order = sorted(range(16), key=lambda c: hashlib.sha256(f"{salt}{grid}:{c}".encode()).hexdigest())
     cells = list(grid)
     for c in order:
+        if givens is not None and 16 - cells.count("0") <= givens:
+            break
         keep, cells[c] = cells[c], "0"
         if count_solutions("".join(cells)) != 1:
             cells[c] = keep
+    if givens is not None and 16 - cells.count("0") != givens:
+        raise ValueError(f"task.givens={givens}: grid {grid} has no such puzzle under the clue rule")
     return "".join(cells)
 
 
-@lru_cache(maxsize=1)
-def all_puzzles() -> tuple[tuple[str, str], ...]:
+def check_givens(givens) -> None:
+    """null, or a whole number the clue rule always reaches (MIN_GIVENS..16)."""
+    if givens is not None and (isinstance(givens, bool) or not isinstance(givens, int)
+                               or not MIN_GIVENS <= givens <= 16):
+        raise ValueError(f"task.givens must be null (minimal puzzles, 4-6 givens) or a whole number "
+                         f"in {MIN_GIVENS}..16, got {givens!r}")
+
+
+@lru_cache(maxsize=None)
+def all_puzzles(givens: int | None = GIVENS) -> tuple[tuple[str, str], ...]:
     """(puzzle, solution) for each of the 288 grids."""
-    return tuple((make_puzzle(g), g) for g in all_grids())
+    return tuple((make_puzzle(g, givens), g) for g in all_grids())
 
 
 def show(grid: str) -> str:
@@ -154,8 +173,8 @@ _UNIT_NAMES = [f"row {k + 1}" for k in range(4)] + [f"column {k + 1}" for k in r
     ["the top-left box", "the top-right box", "the bottom-left box", "the bottom-right box"]
 
 
-def exemplar_puzzle(grid: str) -> str:
-    return make_puzzle(grid, salt="exemplar:")
+def exemplar_puzzle(grid: str, givens: int | None = GIVENS) -> str:
+    return make_puzzle(grid, givens, salt="exemplar:")
 
 
 def explain(puzzle: str) -> str:
@@ -194,15 +213,15 @@ def explain(puzzle: str) -> str:
 
 
 @lru_cache(maxsize=None)
-def _shot(grid: str) -> str:
-    puzzle = exemplar_puzzle(grid)
+def _shot(grid: str, givens: int | None) -> str:
+    puzzle = exemplar_puzzle(grid, givens)
     return f"Puzzle:\n{show(puzzle)}\nAnswer: {explain(puzzle)}\nSolution:\n{show(grid)}\n\n"
 
 
 class Sudoku4Task(Task):
     name = "sudoku4"
     stop = ("\n\nPuzzle:", "\nPuzzle:")
-    DEFAULTS: dict = {}
+    DEFAULTS: dict = {"givens": GIVENS}
 
     INSTRUCTIONS = (
         "Solve 4x4 Sudoku puzzles. A puzzle is four lines of digits, written as two pairs "
@@ -214,7 +233,8 @@ class Sudoku4Task(Task):
 
     def __init__(self, num_shots: int = 4, limit: int | None = None, seed: int = 0, **options):
         super().__init__(num_shots=num_shots, limit=limit, seed=seed, **options)
-        take_options(self.name, options, self.DEFAULTS)
+        self.givens = take_options(self.name, options, self.DEFAULTS)["givens"]
+        check_givens(self.givens)
         if not 0 <= num_shots <= len(EXEMPLAR_GRIDS) - 1:
             raise ValueError(f"generation.num_shots must be in 0..{len(EXEMPLAR_GRIDS) - 1} for sudoku4, got {num_shots}")
         self._problems: list[Problem] | None = None
@@ -226,13 +246,13 @@ class Sudoku4Task(Task):
             self._problems = [
                 Problem(id=f"sudoku4-{i:03d}", question=show(puzzle), gold=solution,
                         meta={"puzzle": puzzle, "givens": 16 - puzzle.count("0")})
-                for i, (puzzle, solution) in enumerate(all_puzzles())
+                for i, (puzzle, solution) in enumerate(all_puzzles(self.givens))
             ]
         return self._problems
 
     def build_prompt(self, problem: Problem) -> str:
         grids = [g for g in EXEMPLAR_GRIDS if g != problem.gold][: self.num_shots]
-        return f"{self.INSTRUCTIONS}{''.join(map(_shot, grids))}Puzzle:\n{problem.question}\nAnswer:"
+        return f"{self.INSTRUCTIONS}{''.join(_shot(g, self.givens) for g in grids)}Puzzle:\n{problem.question}\nAnswer:"
 
     def describe(self, problem: Problem) -> str:
         return problem.question  # the verifier templates label it "Puzzle:" themselves
