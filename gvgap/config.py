@@ -20,6 +20,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig
 
 from gvgap.schema import ConfigError, check, need, schema_of
+from gvgap.verifiers.schema import VerificationConfig
 
 __all__ = ["Config", "ConfigError", "GenerationConfig", "check_option", "register_schemas", "validate"]
 
@@ -47,6 +48,7 @@ class Config:
     seed: int = 0
     iterations: int = 0
     generation: GenerationConfig = field(default_factory=GenerationConfig)
+    verification: VerificationConfig = field(default_factory=VerificationConfig)  # recipe-wide verifier settings
     pass_at_k: Optional[List[int]] = None  # null: 1, 2, 4, ..., n_samples
     run_dir: Optional[str] = None  # null: Hydra's output dir
     stage_processes: str = "auto"  # auto | always | never: generate/verify/update in child processes
@@ -87,6 +89,8 @@ def validate(cfg: DictConfig) -> None:
 
     register_schemas()
     check(GenerationConfig, cfg.generation, "generation")
+    if cfg.get("verification") is not None:  # absent from the stored configs of older runs
+        check(VerificationConfig, cfg.verification, "verification")
     need(cfg.iterations >= 0, f"iterations must be >= 0 (got {cfg.iterations})")
     need(cfg.get("stage_processes", "auto") in ("auto", "always", "never"),
          f"stage_processes must be auto, always or never (got {cfg.get('stage_processes')!r})")

@@ -3,6 +3,8 @@
   ${gvgap.bracket_rounds:N}  rounds of a single-elimination tournament over N samples:
                              the largest r with 2^r <= N, at most 7 (128 entrants)
   ${gvgap.min:a,b}           the smaller of two numbers (e.g. the paper's "round 5")
+  ${gvgap.or:a,b}            a, or b when a is null: a verifier option's own default unless
+                             the recipe sets the top-level `verification` block
   ${gvgap_run_id:}           this process's run id, the suffix that makes the default run
                              folder unique (two runs started in the same second differ)
 """
@@ -30,6 +32,7 @@ def bracket_rounds(n_samples) -> int:
 def register() -> None:
     OmegaConf.register_new_resolver("gvgap.bracket_rounds", bracket_rounds, replace=True)
     OmegaConf.register_new_resolver("gvgap.min", lambda a, b: min(a, b), replace=True)
+    OmegaConf.register_new_resolver("gvgap.or", lambda a, b: b if a is None else a, replace=True)
     if not OmegaConf.has_resolver("gvgap_run_id"):
         OmegaConf.register_new_resolver("gvgap_run_id", lambda: RUN_ID, use_cache=True)
 

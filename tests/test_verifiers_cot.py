@@ -90,19 +90,23 @@ def test_custom_template_and_task_description_are_used():
     assert engine.calls[0][0] == ["Q=What is 1? S=my work ->"]
 
 
-@pytest.mark.parametrize("table, keys, marker", [
-    (prompts.COT_BINARY, ("{problem}", "{solution}"), "Correctness: <correct>"),
-    (prompts.COT_SCORE, ("{problem}", "{solution}"), "Score: <k>"),
-    (prompts.TOURNAMENT, ("{problem}", "{solution_a}", "{solution_b}"), "Preferred solution: <A>"),
-    (prompts.MC, ("{problem}", "{solution}"), "Correct or Incorrect"),
+@pytest.mark.parametrize("kind, keys, marker", [
+    ("cot_binary", ("{problem}", "{solution}"), "Correctness: <correct>"),
+    ("cot_score", ("{problem}", "{solution}"), "Score: <k>"),
+    ("tournament", ("{problem}", "{solution_a}", "{solution_b}"), "Preferred solution: <A>"),
+    ("mc", ("{problem}", "{solution}"), "Correct or Incorrect"),
 ])
-def test_every_family_has_a_template_with_its_placeholders_and_format(table, keys, marker):
-    assert set(table) == {"math", "qa", "sudoku"}
-    for fam, text in table.items():
-        assert all(k in text for k in keys), fam
-        assert marker in text, fam
-        filled = text.format(problem="P", solution="S", solution_a="A", solution_b="B")
-        assert "{" not in filled
+def test_every_family_has_a_template_with_its_placeholders_and_format(kind, keys, marker):
+    from gvgap.tasks import get_task
+
+    for name in ("gsm8k", "math", "nq_open", "sudoku4"):
+        task = get_task(name)
+        for k in range(prompts.MAX_SHOTS + 1):
+            text = prompts.template(kind, task, k)
+            want = "the response is: Correct" if (kind, name) == ("cot_binary", "sudoku4") else marker
+            assert all(key in text for key in keys) and want in text, (kind, name, k)
+            filled = text.format(problem="P", solution="S", solution_a="A", solution_b="B")
+            assert "{problem}" not in filled and "{solution" not in filled
 
 
 def test_task_families():

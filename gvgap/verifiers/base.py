@@ -49,13 +49,15 @@ class Verifier:
         raise NotImplementedError
 
 
-def pointwise_prompts(template: str, data: VerifyInput) -> tuple[list[str], list[tuple[str, int]]]:
-    """One verification prompt per (problem, sample), and its (prompt_id, sample_id) key."""
+def pointwise_prompts(template, data: VerifyInput) -> tuple[list[str], list[tuple[str, int]]]:
+    """One verification prompt per (problem, sample), and its (prompt_id, sample_id) key.
+    `template` is a str, or a callable problem -> str (a template per problem)."""
     texts, keys = [], []
     for problem, samples in zip(data.problems, data.completions):
         desc = data.task.describe(problem)
+        text = template(problem) if callable(template) else template
         for sid, completion in enumerate(samples):
-            texts.append(template.format(problem=desc, solution=completion.strip()))
+            texts.append(text.format(problem=desc, solution=completion.strip()))
             keys.append((problem.id, sid))
     return texts, keys
 

@@ -1,4 +1,5 @@
-"""Read the verdict out of a verifier's free text: CoT-Binary, CoT-Score and tournament.
+"""Read the verdict out of a verifier's free text: CoT-Binary, CoT-Score and tournament,
+and the Sudoku verifier's closing word (App. G: "Correct" / "Incorrect").
 
 Every parser returns None when the text has no unambiguous verdict; the caller stores
 NaN (or, in a tournament, flips a seeded coin) and counts it. Rules, chosen so a small
@@ -9,6 +10,9 @@ model's noise is not read as a verdict:
   verdict usually invents a new problem and a new verdict for it;
 - a value that echoes the template's choice list ("<correct> or <incorrect>",
   "<A> or <B>") is ambiguous and skipped;
+- the Sudoku verdict (parse_verdict) is `the response is: Correct` / `Incorrect`, a line
+  holding only that word, or a CoT-Binary `Correctness:` line, whichever comes first; the
+  per-unit remarks of a check ("Row 1: ... - Correct") are not verdicts;
 - out-of-range scores (0, 11, -3) are not read; a score out of another total (`4/5`,
   `3 out of 5`, `45/100`) is rescaled to the 1..10 scale, never read as its numerator.
 Texts are cut to MAX_CHARS and the patterns are linear (no nested quantifiers), so a
@@ -98,3 +102,22 @@ def parse_preference(text: str | None) -> str | None:
             continue  # "<A> or <B>"
         return m.group(1).upper()
     return None
+
+
+_RESPONSE = re.compile(r"response\s{1,3}is" + r"[\s*_]{0,6}:?" + _DECOR + r"(in)?correct" + _END, re.IGNORECASE)
+_ALONE = re.compile(r"^[\s*_\"'`<\[(]{0,12}(in)?correct[\s>\])*_\"'`.!]{0,12}$", re.IGNORECASE | re.MULTILINE)
+
+
+def parse_verdict(text: str | None) -> float | None:
+    """The Sudoku verifier's verdict (App. G): `...the response is: Correct` -> 1.0,
+    `... Incorrect` -> 0.0; also a line that is only `Correct` / `Incorrect` (a one-word
+    reply) or `Correctness: <correct>`. The first verdict in the text wins; else None."""
+    text = _clip(text)
+    found = []
+    for pattern in (_RESPONSE, _ALONE, _BINARY):
+        for m in pattern.finditer(text):
+            if _BINARY_OR.match(text, m.end()) or _second_choice(text, m.start()):
+                continue  # "Correct or Incorrect": the instructions echoed back
+            found.append((m.start(), 0.0 if m.group(1) else 1.0))
+            break
+    return min(found)[1] if found else None

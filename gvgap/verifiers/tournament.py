@@ -50,14 +50,16 @@ class TournamentVerifierConfig(SampledVerifierSchema):
 
 
 class EngineJudge:
-    """Asks the verifier model, one sampled judgement per pair."""
+    """Asks the verifier model, one sampled judgement per pair. `template` is a str or a
+    callable problem -> str (a template per problem)."""
 
-    def __init__(self, engine, template: str, task, params: SamplingParams):
+    def __init__(self, engine, template, task, params: SamplingParams):
         self.engine, self.template, self.task, self.params = engine, template, task, params
         self.calls = 0  # a fresh seed stream for every judgement of the run
 
     def __call__(self, requests):
-        texts = [self.template.format(problem=self.task.describe(p), solution_a=a.strip(), solution_b=b.strip())
+        pick = self.template if callable(self.template) else lambda p: self.template
+        texts = [pick(p).format(problem=self.task.describe(p), solution_a=a.strip(), solution_b=b.strip())
                  for p, a, b in requests]
         start, self.calls = self.calls, self.calls + len(texts)
         outs = self.engine.generate(texts, self.params, indices=list(range(start, start + len(texts)))) if texts else []
@@ -112,6 +114,7 @@ class TournamentVerifier(Verifier):
         self.rounds = int(c.rounds)
         self.temperature, self.top_p = float(c.temperature), float(c.top_p)
         self.max_new_tokens, self.template, self.stop = int(c.max_new_tokens), c.template, tuple(c.stop or ())
+        self.num_shots = int(c.num_shots)
         self.judge = judge
 
     def verify(self, engine, data: VerifyInput):
@@ -122,7 +125,7 @@ class TournamentVerifier(Verifier):
                              f"but generation.n_samples={n}")
         judge = self.judge
         if judge is None:
-            template = self.template or prompts.TOURNAMENT[prompts.family(data.task.name)]
+            template = self.template or (lambda p: prompts.template("tournament", data.task, self.num_shots, p.gold))
             params = SamplingParams(n=1, temperature=self.temperature, top_p=self.top_p,
                                     max_new_tokens=self.max_new_tokens, stop=self.stop, seed=data.seed)
             judge = EngineJudge(engine, template, data.task, params)
