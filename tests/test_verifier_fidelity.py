@@ -194,5 +194,6 @@ def test_sudoku_exemplars_are_right_and_never_show_the_judged_solution():
         assert show(p.gold) not in text  # the judged puzzle's solution is never an exemplar
     assert not any(c.problem in test_puzzles for c in exemplars.sudoku_cases(7))
     leaky = [p for p in task.load() if p.gold in exemplars.SUDOKU_SOLUTIONS]
-    shown = prompts.template("cot_binary", task, 4)  # without `gold`: the first four cases
-    assert len(leaky) == 5 and sum(show(p.gold) in shown for p in leaky) == 4  # what leaving out prevents
+    # without `gold`, 4 shots show cases 1-4: shots 2 and 4 the right grid, 1 and 3 a near copy
+    shown = prompts.template("cot_binary", task, 4)
+    assert len(leaky) == 5 and sum(show(p.gold) in shown for p in leaky) == 2  # what leaving out prevents
