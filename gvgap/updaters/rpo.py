@@ -8,6 +8,11 @@ with the reference f_t = the current model (paper: beta = 0.05, sft_weight = 1).
 Pairs come from data.preference_pairs: chosen = weight > 0, rejected = weight == 0 of the
 same prompt (so 0/1 weight functions such as threshold or quantile; exp weights are all
 positive and give no pair).
+
+`beta` here (updater.beta) is not the exp weight's beta (weight_fn.beta): this one scales
+the policy's log-ratios inside the pairwise loss and never sees a verifier score; that one
+divides verifier scores in w = exp(score / beta) (Example 2.1) and sets how sharply the
+measured distribution f[w] leans to high scores. Neither sets the other.
 """
 
 from __future__ import annotations

@@ -1,4 +1,9 @@
-"""KL-regularised RL weight (Example 2.1): w = exp(score / beta)."""
+"""KL-regularised RL weight (Example 2.1): w = exp(score / beta).
+
+beta is in the units of the verifier's score (1..10 for CoT-Score, 0..1 for MC): it sets
+how sharply f[w] leans to high scores (beta -> 0: the best sample only; large: f itself).
+It is not RPO's beta (updater.beta, App. F: 0.05), which scales the policy's log-ratios
+inside the pairwise loss and never sees a score; the two are set separately."""
 
 from __future__ import annotations
 
