@@ -43,9 +43,13 @@ def test_paper_recipe_gives_any_sampled_verifier_512_tokens_and_4_shots(composer
 def test_paper_recipe_reaches_mc_and_ensemble_members(composer):
     assert composer(["experiment=paper", "verifier=mc"]).verifier.num_shots == 4
     assert composer(["verifier=mc"]).verifier.num_shots == 0
-    members = composer(["experiment=paper", "verifier=ensemble"]).verifier.members
-    assert members[0].verifier.num_shots == 4
-    assert (members[1].verifier.max_new_tokens, members[1].verifier.num_shots) == (512, 4)
+    cfg = composer(["experiment=paper", "verifier=ensemble"])
+    validate(cfg)
+    from hydra.utils import instantiate
+
+    built = [verifier for _, verifier, _ in instantiate(cfg.verifier, _convert_="all").members]
+    assert [type(v).__name__ for v in built] == ["MCVerifier", "CoTBinaryVerifier"]
+    assert built[0].num_shots == 4 and (built[1].max_new_tokens, built[1].num_shots) == (512, 4)
     # a smoke run shrinks the judgement like the generation; a command-line value wins over the recipe
     assert composer(["experiment=paper", "verifier=cot_binary", "debug=smoke"]).verifier.max_new_tokens == 16
     assert composer(["experiment=paper", "verifier=cot_score", "verifier.max_new_tokens=300"]).verifier.max_new_tokens == 300
