@@ -45,6 +45,8 @@ _MC_HEAD = {
                "(digits 1-4 once in every row, column and 2x2 box, all givens kept). "),
 }
 
+_MC_LABEL = {"math": "Solution", "qa": "Answer", "sudoku": "Proposed solution"}
+
 _MINERVA = "Final Answer: The final answer is"
 
 
@@ -110,8 +112,7 @@ def _shot_attempts(shots):
 
 def mc(task, shots) -> str:
     fam = family(task.name)
-    p, s = _NOUN[fam]
-    s = "Solution" if fam == "math" else s if fam == "qa" else "Proposed solution"
+    p, s = _NOUN[fam][0], _MC_LABEL[fam]
     body = "".join(f"{p}: {_esc(c.problem)}\n{s}: {_esc(c.bad if wrong else c.good)}\n"
                    f"Verdict: {'Incorrect' if wrong else 'Correct'}\n\n" for c, wrong in _shot_attempts(shots))
     return (f"{_esc(_MC_HEAD[fam])}Reply with one word: Correct or Incorrect.\n" + body
