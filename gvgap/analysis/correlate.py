@@ -1,7 +1,14 @@
 """Correlation between verifiers (Section 6.2; Fig. 7, 18, 19): Pearson correlation of
 their scores over samples, and of their per-prompt gaps (with generation accuracy),
 across runs that verified the same generations (e.g. made by `analyze reverify`), and
-between an ensemble's members inside one run."""
+between an ensemble's members inside one run.
+
+A verifier's per-prompt gaps come from its headline filter of the paper (MC top 0.8,
+CoT-Binary "correct", CoT-Score tau 8, tournament round 5; gvgap.analysis.tables), as in
+the ensemble analysis, not from the weights the run stored: a sweep over verifiers runs
+them all with one weight_fn (quantile 0.8), which for CoT-Binary keeps every sample of a
+prompt where fewer than ~20% are judged correct. A verifier without a paper setting keeps
+its stored weights."""
 
 from __future__ import annotations
 
@@ -13,7 +20,8 @@ import pandas as pd
 from gvgap import artifacts as A
 from gvgap import metrics as M
 from gvgap.analysis import plots
-from gvgap.analysis.runs import load_round
+from gvgap.analysis.runs import load_round, read_config
+from gvgap.analysis.tables import headline_weights
 from gvgap.arrays import RoundArrays
 
 
@@ -45,7 +53,7 @@ def collect(run_dirs, t: int = 0) -> tuple[dict, dict]:
         r = RoundArrays(r.gens, r.ver, order=ids)
         name = _label(run, r, used)
         scores[name] = r.scores
-        gaps[name] = M.prompt_gaps(r.utilities, np.nan_to_num(r.weights, nan=0.0))
+        gaps[name] = M.prompt_gaps(r.utilities, _weights(run, r))
         for member in r.members:
             label = f"{name}/{member.split('/', 1)[1]}"
             scores[label] = r.member_scores(member)
@@ -53,6 +61,14 @@ def collect(run_dirs, t: int = 0) -> tuple[dict, dict]:
             if kept is not None:
                 gaps[label] = M.prompt_gaps(r.utilities, kept)
     return scores, gaps
+
+
+def _weights(run, r: RoundArrays) -> np.ndarray:
+    """The headline filter of the run's verifier on its scores, else its stored weights."""
+    v = read_config(run).get("verifier") or {}
+    rounds = int(v.get("rounds") or 5) if isinstance(v, dict) else 5
+    head = headline_weights(r.scores, r.verifier_name or "", rounds)
+    return head[1] if head is not None else np.nan_to_num(r.weights, nan=0.0)
 
 
 def _square(corr: dict) -> tuple[list[str], np.ndarray]:

@@ -1,8 +1,9 @@
-"""The figures of a sweep (matplotlib, files only), from the tables in gvgap.analysis.tables:
-the generator x verifier grid (Fig. 3), accuracy / gap / pass@k per round (Fig. 4, 10, 13),
-gap against the threshold and per tournament round (Fig. 5, 6, 14, 15), per-prompt gap
-histograms (Fig. 7, 17) and verification variance (Fig. 11). The scaling plots live in
-gvgap.analysis.scaling."""
+"""The figures of a sweep (matplotlib, files only), from the tables in gvgap.analysis.tables
+and gvgap.analysis.sanity: the generator x verifier grid (Fig. 3), accuracy / gap / pass@k
+per round (Fig. 4, 10, 13), gap against the threshold and per tournament round (Fig. 5, 6;
+Fig. 14, 15 from the sweep of each other family), per-prompt gap histograms (Fig. 7, 17),
+score distributions (Fig. 16) and verification variance (Fig. 11). The scaling plots live
+in gvgap.analysis.scaling."""
 
 from __future__ import annotations
 
@@ -108,13 +109,24 @@ def plot_thresholds(th: pd.DataFrame, path, path_tournament) -> list[Path]:
     return paths
 
 
+def _grid(plt, n: int, cols: int, w: float, h: float):
+    """A figure of n panels in rows of `cols`; the unused axes are switched off."""
+    cols = max(1, min(cols, n))
+    rows = max(1, math.ceil(n / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(w * cols, h * rows), squeeze=False)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    return fig, list(axes.flat)[:n]
+
+
 def plot_gap_distribution(per_model: dict, path) -> Path:
-    """Histograms of per-prompt gaps, bins of width 0.005 (Fig. 7 left, Fig. 17)."""
+    """Histograms of per-prompt gaps, bins of width 0.005, a panel per model in the given
+    order, every model (Fig. 7 left, Fig. 17: all 21 models)."""
     plt = _plt()
-    models = list(per_model)[:12]
+    models = list(per_model)
     kinds = sorted({k for m in models for k in per_model[m]})
-    fig, axes = plt.subplots(len(models), 1, figsize=(6, 2.4 * len(models)), squeeze=False)
-    for ax, model in zip(axes[:, 0], models):
+    fig, axes = _grid(plt, len(models), 3, 5.0, 2.8)
+    for ax, model in zip(axes, models):
         for kind in kinds:
             g = per_model[model].get(kind)
             if g is None:
@@ -124,7 +136,24 @@ def plot_gap_distribution(per_model: dict, path) -> Path:
             ax.hist(g, bins=bins, alpha=0.5, label=f"{kind} (mu={g.mean():.3f}, sd={g.std():.3f})")
         ax.set_title(model, fontsize=9)
         ax.set_xlabel("per-prompt gap")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=6)
+    return save_fig(fig, path)
+
+
+def plot_score_distributions(dist: pd.DataFrame, path) -> Path:
+    """Share of each score per model, a panel per (model, verifier) ordered by FLOPs, the
+    mode marked (Fig. 16: CoT-Score's mode is 10 for every model in the paper)."""
+    plt = _plt()
+    panels = list(dict.fromkeys(zip(dist.sort_values(["verifier", "log10_flops", "model"])["run"],
+                                    dist.sort_values(["verifier", "log10_flops", "model"])["verifier"])))
+    fig, axes = _grid(plt, len(panels), 4, 3.4, 2.6)
+    for ax, (run, kind) in zip(axes, panels):
+        g = dist[(dist["run"] == run) & (dist["verifier"] == kind)].sort_values("score")
+        mode = g.loc[g["count"] == g["count"].max(), "score"].max()
+        ax.bar(g["score"], g["share"], color=["tab:red" if v == mode else "tab:blue" for v in g["score"]])
+        ax.set_title(f"{g['model'].iloc[0]} ({kind}): mode {mode:g}", fontsize=8)
+        ax.set_xlabel("score")
+        ax.set_ylabel("share")
     return save_fig(fig, path)
 
 

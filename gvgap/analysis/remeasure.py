@@ -17,7 +17,8 @@ from gvgap.measure import measure, measure_round
 
 
 # metrics.json keys added after runs were stored: missing from an old run is not a difference
-NEWER_KEYS = {"verifier_name", "gap_rel_pooled", "gap_rel_all", "verifier_auroc", "kept_precision", "kept_recall"}
+NEWER_KEYS = {"verifier_name", "gap_rel_pooled", "gap_rel_all", "verifier_auroc", "kept_precision", "kept_recall",
+              "first_position_by_round"}
 
 
 def normalise(metrics: dict):

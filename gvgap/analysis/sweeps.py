@@ -10,9 +10,14 @@ with one row per run and round, and then whichever tables and figures the runs a
 - scaling (Fig. 1, 8, 9, 12): see gvgap.analysis.scaling;
 - cross_<verifier>.{csv,md,png}: generator x verifier-model gap grid (Fig. 3);
 - rounds.{csv,png}, passk.png: accuracy, gap and pass@k per round (Fig. 4, 10, 13);
-- thresholds.{csv,png}, tournament.png: gap against the threshold (Fig. 5, 6, 14, 15);
+- thresholds.{csv,png}, tournament.png: gap against the threshold (Fig. 5, 6 for Qwen-1.5;
+  Fig. 14, 15 are the same files from the sweep of each other family);
 - ensembles.{csv,md}, gap_distribution.png, correlation/: runs that verified the same
-  generations with different verifiers (Fig. 7, 17-19, Table 7);
+  generations with different verifiers (Fig. 7, 17-19, Table 7), every model;
+- score_distribution.{csv,md}, score_modes.{csv,md}, score_distribution.png: CoT-Score
+  scores per model (Fig. 16);
+- first_position.{csv,md}, first_position_summary.{csv,md}: the tournament judge's
+  first-position win rate per round and model, mean +- std across models (Section 6.1);
 - variance.{csv,png}: verification variance p(1-p) when m > 1 (Fig. 11).
 
 Re-measuring reads the stored scores and utilities; no model is loaded.
@@ -26,7 +31,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gvgap.analysis import figures, scaling, tables
+from gvgap.analysis import figures, sanity, scaling, tables
 from gvgap.analysis.tables import collect, write_table
 
 
@@ -69,13 +74,23 @@ def analyse(root, out_dir=None) -> dict[str, list[Path]]:
     groups = tables.shared_generation_groups(root, df)
     if groups:
         ens, dists = [], {}
-        for g in groups:
+        for g in sorted(groups, key=lambda g: (float(g["log10_flops"].iloc[0]), str(g["model"].iloc[0]))):
             t, per_prompt = tables.ensembles(root, g)
             ens.append(t)
-            dists[g["model"].iloc[0]] = per_prompt
+            name = str(g["model"].iloc[0])
+            dists[name if name not in dists else f"{name} ({g['run'].iloc[0]})"] = per_prompt
             _correlations(root, g, out)
         written["ensembles"] = write_table(pd.concat(ens, ignore_index=True), out, "ensembles") + [
             figures.plot_gap_distribution(dists, out / "gap_distribution.png")]
+    dist = sanity.score_distribution(root, df)
+    if len(dist):
+        written["score_distribution"] = (write_table(dist, out, "score_distribution")
+                                         + write_table(sanity.score_modes(dist), out, "score_modes")
+                                         + [figures.plot_score_distributions(dist, out / "score_distribution.png")])
+    fp = sanity.first_position(root, df)
+    if len(fp):
+        written["first_position"] = (write_table(fp, out, "first_position")
+                                     + write_table(sanity.first_position_summary(fp), out, "first_position_summary"))
     var = tables.variance(root, df)
     if len(var):
         written["variance"] = write_table(tables.variance_summary(var), out, "variance") + [

@@ -100,6 +100,17 @@ def paper_weight_fns(kind: str, rounds: int = 5) -> list[tuple[str, object]]:
     return table.get(kind, [])
 
 
+def headline_weights(scores, kind: str, rounds: int = 5) -> tuple[str, np.ndarray] | None:
+    """(label, weights [P, N]) of the verifier's headline paper setting on its scores, or
+    None for a verifier without one. The analyses that compare verifiers (ensembles,
+    correlations, gap distributions) all filter this way, whatever weight_fn the run used."""
+    fns = paper_weight_fns(kind, rounds)
+    if not fns:
+        return None
+    label, wf = fns[0]
+    return label, np.nan_to_num(wf(scores), nan=0.0)
+
+
 def gap_of(utilities, weights, u_max: float = 1.0) -> dict:
     from gvgap.metrics import gap_metrics
 
@@ -232,11 +243,11 @@ def ensembles(root, group: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
     keep, u, umax = {}, None, 1.0
     for _, r in group.drop_duplicates("verifier").iterrows():
         arrays = _arrays(root, r["run"])
-        fns = paper_weight_fns(r["verifier"], _int(r.get("tournament_rounds"), 5))
-        if arrays is None or not fns:
+        head = headline_weights(arrays.scores, r["verifier"], _int(r.get("tournament_rounds"), 5)) if arrays else None
+        if head is None:
             continue
         u, umax = arrays.utilities, u_max(r["task"])
-        keep[r["verifier"]] = fns[0][1](arrays.scores) > 0
+        keep[r["verifier"]] = head[1] > 0
     per_prompt = {}
     for kind, k in keep.items():
         base, rew, _ = prompt_means(u, k.astype(float))

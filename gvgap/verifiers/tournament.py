@@ -167,3 +167,21 @@ def first_position_stats(df) -> dict:
     judged = first + second
     return {"first_position_win_rate": first / judged if judged else float("nan"),
             "judged_matches": judged, "coin_flip_matches": int(df["coin_wins"].sum())}
+
+
+def first_position_by_round(df) -> dict:
+    """first_position_stats per tournament round k, read from the match records (`raw`):
+    {"k": {first_position_win_rate, judged_matches, coin_flip_matches}} (Section 6.1 reports
+    the rate per round and model). Each match is counted once, from its winner's record;
+    rows without records (samples that did not enter) are skipped."""
+    counts: dict[int, list[int]] = {}
+    for raw in df["raw"]:
+        if not isinstance(raw, str) or not raw.startswith("["):
+            continue
+        for m in json.loads(raw):
+            if m.get("won"):
+                c = counts.setdefault(int(m["round"]), [0, 0, 0])  # first, second, coin
+                c[2 if m.get("coin") else 0 if m.get("shown") == "A" else 1] += 1
+    return {str(k): {"first_position_win_rate": c[0] / (c[0] + c[1]) if c[0] + c[1] else float("nan"),
+                     "judged_matches": c[0] + c[1], "coin_flip_matches": c[2]}
+            for k, c in sorted(counts.items())}
