@@ -200,3 +200,31 @@ def test_train_split_values_are_checked(overrides, message):
     with pytest.raises(ConfigError, match=message):
         validate(compose(overrides))
     validate(compose(["task.train_split=train", "task.train_limit=4", "iterations=0"]))  # fine: measures both
+
+
+def test_remeasure_reproduces_the_train_metrics(tmp_path, fresh_cache):
+    from gvgap.analysis.remeasure import reproduce
+
+    run(compose(STUB + ["iterations=0"]), tmp_path)
+    assert reproduce(tmp_path)[0]["equal"]
+    m = json.loads((tmp_path / "round_00/metrics.json").read_text())
+    m["train"]["accuracy"] += 0.125  # a stored train value that the samples do not give
+    (tmp_path / "round_00/metrics.json").write_text(json.dumps(m))
+    assert reproduce(tmp_path)[0]["differs"] == ["train"]
+
+
+def test_real_engine_and_sft_update_on_the_train_prompts(tmp_path, fresh_cache):
+    """The tiny random model through the HF engine, MC self-verification and a real SFT step:
+    the update's record counts the train prompts (3), not the test prompts (2)."""
+    from gvgap.updaters.base import read_record
+
+    cfg = compose(["model=tiny_random", "logger=none", "debug=smoke", "generation.num_shots=0",
+                   "generation.max_new_tokens=8", "engine.progress=false", "weight_fn=quantile", "weight_fn.q=0",
+                   "iterations=1", "updater=sft", "updater.max_steps=1", "updater.learning_rate=3e-2",
+                   "task.train_split=train", "task.train_limit=3"])
+    rounds = run(cfg, tmp_path)
+    rec = read_record(tmp_path / "round_00/model")
+    assert (rec["n_prompts"], rec["n_kept"]) == (3, 3 * 4)
+    assert [r["n_prompts"] for r in rounds] == [2, 2] and [r["train"]["n_prompts"] for r in rounds] == [3, 3]
+    g0, g1 = (pd.read_parquet(tmp_path / f"round_0{t}/train/generations.parquet")["completion"].tolist() for t in (0, 1))
+    assert g0 != g1  # round 1's train samples came from the updated model
