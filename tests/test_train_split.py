@@ -228,3 +228,13 @@ def test_real_engine_and_sft_update_on_the_train_prompts(tmp_path, fresh_cache):
     assert [r["n_prompts"] for r in rounds] == [2, 2] and [r["train"]["n_prompts"] for r in rounds] == [3, 3]
     g0, g1 = (pd.read_parquet(tmp_path / f"round_0{t}/train/generations.parquet")["completion"].tolist() for t in (0, 1))
     assert g0 != g1  # round 1's train samples came from the updated model
+
+
+def test_the_iterative_recipes_keep_the_papers_single_prompt_set():
+    """Algorithm 1 trains on the prompt set it measures: every iterative recipe leaves
+    task.train_split null (docs/experiments.md, "Prompt set for iterative runs")."""
+    recipes = sorted(p.stem for p in (REPO / "sweeps").glob("iterative_*.yaml"))
+    assert len(recipes) >= 3
+    for name in recipes:
+        cfg = compose([f"experiment={name}"])
+        assert cfg.iterations > 0 and cfg.task.train_split is None and cfg.task.train_limit is None, name
