@@ -257,7 +257,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> list[dict]:
             log.info("round %d: %s", t, summary_line(metrics))
             if t < cfg.iterations:
                 src = sides[-1][1]  # the train prompts' folder if split, else the round's own
-                stage("update", t, sides[-1][2], lambda: G.reusable(rd, "model", model_key(cfg, src)))
+                stage("update", t, sides[-1][2], lambda rd=rd, src=src: G.reusable(rd, "model", model_key(cfg, src)))
                 model_path = str(rd / "model")
     finally:
         pool.release()

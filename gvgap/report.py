@@ -113,8 +113,8 @@ def write_report(run_dir) -> Path:
         if any(m.get("train") for m in rounds):  # task.train_split: D_t's own prompts, measured apart
             md += ["", "## Train prompts (task.train_split)", "",
                    "The update trains on these prompts only; the tables above measure the held-out test prompts.", "",
-                   "| round | accuracy | weighted acc. | gap [95% CI] | prompts | " + " | ".join(f"pass@{k}" for k in ks) + " |",
-                   "|---|---|---|---|---|" + "---|" * len(ks)]
+                   "| round | accuracy | weighted acc. | gap [95% CI] | prompts | "
+                   + " | ".join(f"pass@{k}" for k in ks) + " |", "|---|---|---|---|---|" + "---|" * len(ks)]
             for m in rounds:
                 tr = m.get("train") or {}
                 md.append(f"| {m.get('round')} | {_f(tr.get('accuracy'))} | {_f(tr.get('weighted_accuracy'))} | "

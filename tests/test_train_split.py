@@ -67,7 +67,8 @@ def test_update_trains_on_train_prompts_only_and_both_sides_are_measured(tmp_pat
     assert all(r["prompt"] == train_prompts[r["prompt_id"]] for r in rows)
     assert not any(q in r["prompt"] for r in rows for q in test_questions)
     # round 1 was sampled from round 0's model, on both sides
-    assert G.stored_key(tmp_path / "round_01/train", "generations") != G.stored_key(tmp_path / "round_00/train", "generations")
+    keys = [G.stored_key(tmp_path / f"round_0{t}/train", "generations") for t in (0, 1)]
+    assert None not in keys and keys[0] != keys[1]
     assert not (tmp_path / "round_01/model").exists() and not (tmp_path / "round_00/train/model").exists()
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [x["train"]["accuracy"] for x in lines] == [r["train"]["accuracy"] for r in rounds]
@@ -226,7 +227,8 @@ def test_real_engine_and_sft_update_on_the_train_prompts(tmp_path, fresh_cache):
     rec = read_record(tmp_path / "round_00/model")
     assert (rec["n_prompts"], rec["n_kept"]) == (3, 3 * 4)
     assert [r["n_prompts"] for r in rounds] == [2, 2] and [r["train"]["n_prompts"] for r in rounds] == [3, 3]
-    g0, g1 = (pd.read_parquet(tmp_path / f"round_0{t}/train/generations.parquet")["completion"].tolist() for t in (0, 1))
+    g0, g1 = (pd.read_parquet(tmp_path / f"round_0{t}/train/generations.parquet")["completion"].tolist()
+              for t in (0, 1))
     assert g0 != g1  # round 1's train samples came from the updated model
 
 
