@@ -30,6 +30,7 @@ class TaskConfig:
     limit: Optional[int] = None  # first n problems after a seeded shuffle (null: all)
     # null: D_t comes from the evaluation prompts (the paper's Algorithm 1); else the split
     # whose prompts are sampled and trained on each round, the test split only measured
+    # (with iterations=0 both prompt sets are measured and nothing trains)
     train_split: Optional[str] = None
     train_limit: Optional[int] = None  # train prompts kept after a seeded shuffle (null: all)
 
