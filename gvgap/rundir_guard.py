@@ -89,8 +89,11 @@ def result_keys(container: dict) -> dict:
 
 
 def differing_keys(old: dict, new: dict) -> list[str]:
+    """Result keys whose values differ. A key missing on one side equals null on the other:
+    a key added in a later gvgap version is null when it keeps the old behaviour, so folders
+    written before it still resume."""
     a, b = result_keys(old), result_keys(new)
-    return sorted(k for k in a.keys() | b.keys() if a.get(k, KeyError) != b.get(k, KeyError))
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
 
 
 def check_folder(run_dir: Path, cfg, overwrite: bool = False) -> None:

@@ -100,8 +100,12 @@ def test_differing_keys_skip_what_does_not_change_results():
            "verifier": {"_target_": "mc", "template": None}, "pass_at_k": [1, 2]}
     new = {"seed": 0, "iterations": 3, "logger": {"_target_": "b"}, "engine": {"progress": False, "dtype": "auto"},
            "verifier": {"_target_": "oracle"}, "pass_at_k": [1, 2], "run_dir": "x", "overwrite": True}
-    assert G.differing_keys(old, new) == ["verifier._target_", "verifier.template"]
+    assert G.differing_keys(old, new) == ["verifier._target_"]  # a missing key equals null
     assert G.differing_keys(old, {**old, "pass_at_k": [1]}) == ["pass_at_k"]
+    # a key added by a later version: null (the old behaviour) resumes, a value does not
+    newer = {**old, "task": {"train_split": None}, "verifier": {"_target_": "mc", "template": None, "num_shots": None}}
+    assert G.differing_keys(old, newer) == []
+    assert G.differing_keys(old, {**newer, "task": {"train_split": "train"}}) == ["task.train_split"]
 
 
 def test_two_runs_started_at_once_get_different_folders(tmp_path):
