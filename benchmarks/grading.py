@@ -114,17 +114,21 @@ class Ours:
                 "distinct_keys": self.distinct}
 
 
-def compare(problems, serial, ours, df) -> list[dict]:
-    """Every sample: the serial Verdict (equal, how) against ours, and against the
-    DataFrame's utility and time-out columns; the samples that differ."""
-    bad = []
+def compare(problems, serial, ours, df) -> tuple[list[dict], list[dict]]:
+    """Every sample: the serial verdict against ours and against the DataFrame's utility
+    and time-out columns. Returns (verdicts that differ, samples whose verdicts agree but
+    whose `how` differs: a check one path finished and the other cut at the time-out)."""
+    bad, how = [], []
     flat = [(p, i, s, o) for p, ss, os_ in zip(problems, serial, ours) for i, (s, o) in enumerate(zip(ss, os_))]
     assert len(flat) == len(df)
     for (p, i, s, o), u, t in zip(flat, df["utility"], df["math_verify_timeout"]):
-        if s != o or float(s.equal) != u or float(s.timed_out) != t:
-            bad.append({"prompt": p.id, "sample": i, "serial": [s.equal, s.how], "ours": [o.equal, o.how],
-                        "row_utility": u, "row_timeout": t})
-    return bad
+        row = {"prompt": p.id, "sample": i, "serial": [s.equal, s.how], "ours": [o.equal, o.how],
+               "row_utility": u, "row_timeout": t}
+        if s.equal != o.equal or float(o.equal) != u or float(o.timed_out) != t:
+            bad.append(row)
+        elif s.how != o.how:
+            how.append(row)
+    return bad, how
 
 
 def gsm8k_mix(rows: list[dict], n_prompts: int, n_samples: int, seed: int = 0):
@@ -181,13 +185,14 @@ def bench_grading(res: dict, quick: bool = False, prompts: int | None = None, sa
           f"per prompt; {blocks} blocks, serial then ours", flush=True)
     serial, ours = Serial(timeout), Ours(timeout, workers)
     load = _contention()
-    bad, accuracy = [], 0.0
+    bad, how, accuracy = [], [], 0.0
     size = -(-prompts // blocks)
     for b in range(0, prompts, size):
         ps, ts = problems[b:b + size], texts[b:b + size]
         sv = serial.grade(ps, ts)
         ov, df = ours.grade(ps, ts)
-        bad += compare(ps, sv, ov, df)
+        differ, labels = compare(ps, sv, ov, df)
+        bad, how = bad + differ, how + labels
         accuracy += float(df["utility"].sum())
         print(f"[grading] prompts {b}-{b + len(ps) - 1}: serial {serial.seconds:.1f} s, ours {ours.seconds:.1f} s "
               f"so far", flush=True)
@@ -202,6 +207,7 @@ def bench_grading(res: dict, quick: bool = False, prompts: int | None = None, sa
            "serial": s, "ours": o, "speedup": s["seconds"] / o["seconds"],
            "cpu_ratio": s["cpu_seconds"] / o["cpu_seconds"], "verdicts_compared": n,
            "mismatches": len(bad), "verdicts_identical": not bad, "first_mismatches": bad[:MAX_MISMATCHES],
+           "how_differs": len(how), "first_how_differs": how[:MAX_MISMATCHES],
            "accuracy": accuracy / n, **load.done(), "gsm8k": bench_gsm8k(8 if quick else 40, samples, data_dir)}
     res["grading"] = out
     res["grading_speedup"] = out["speedup"]

@@ -30,7 +30,7 @@ from gvgap.tasks.base import Problem
 LEVEL_CORRECT = {1: 0.85, 2: 0.7, 3: 0.55, 4: 0.4, 5: 0.25}  # mass on correct spellings
 ZIPF_S = 1.1
 NO_ANSWER = 0.04  # share of samples with no final answer at all (truncated)
-SLOW = "\\sin(10^{99999})"  # below the power-tower rule: sympy spends the whole time-out
+SLOW = "\\sin(10^{99999})\\cos(10^{99998})"  # below the power-tower rule; > 15 s with or without shortcuts
 _FRAC = re.compile(r"(-?)\\[dt]?frac\{(\d+)\}\{(\d+)\}")
 _INT = re.compile(r"-?\d+")
 

@@ -191,6 +191,8 @@ class MathChecker:
         """math-verify on each key, over min(workers, len(keys)) worker processes. Keys of
         one gold go to one worker together (its parse cache holds that gold); the
         biggest groups go first and each worker takes the next group when it is free."""
+        if not keys:
+            return []
         workers = max(1, min(int(workers), len(keys)))
         groups: dict[tuple, list[int]] = {}
         for i, (gold, _, mode) in enumerate(keys):
