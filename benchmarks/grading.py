@@ -247,6 +247,7 @@ def main(argv=None) -> dict:
             f.write(text)
 
     atomic_write(path, write)
+    path.chmod(0o644)  # readable like the other results (the temporary file was private)
     print(f"[grading] wrote {path}", flush=True)
     return res
 
