@@ -1,8 +1,8 @@
 """Grading at paper scale: MATH verdicts per second, the serial per-sample path vs
 gvgap's grading, side by side in one run, every verdict compared.
 
-    python -m benchmarks.grading                  # 100 prompts x 128 samples (~5 min)
-    python -m benchmarks.grading --quick          # 12 prompts
+    python -m benchmarks.grading                  # 100 prompts x 128 samples (~3 min)
+    python -m benchmarks.grading --quick          # 12 prompts (~30 s)
     python -m benchmarks.run                      # also runs this (section "grading")
 
 serial: one `MathChecker.check` per sample, verdict cache off, one worker, and the
