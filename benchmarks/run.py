@@ -595,7 +595,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--step-reps", type=int, default=None)
     ap.add_argument("--verify-problems", type=int, default=None)
     ap.add_argument("--naive-samples", type=int, default=None)
-    ap.add_argument("--skip", default="", help="comma list of sections to skip: generation,steps,verify,metrics,cli")
+    ap.add_argument("--skip", default="", help="comma list of sections to skip: generation,steps,verify,metrics,grading,cli")
     ap.add_argument("--cli-timeout", type=int, default=900)
     ap.add_argument("--data-dir", default=None)
     args = ap.parse_args(argv)
@@ -647,6 +647,10 @@ def main(argv=None) -> dict:
     res.pop("_texts", None)
     if "metrics" not in skip:
         bench_metrics(args, res)
+    if "grading" not in skip:  # MATH grading, serial vs ours (alone: python -m benchmarks.grading)
+        from benchmarks.grading import bench_grading
+
+        bench_grading(res, quick=q, data_dir=args.data_dir)
     # VmHWM resets also reset ru_maxrss: the process peak is the largest phase peak
     phases = [res.get("generation", {}).get(k, {}).get("peak_rss_mb", 0) for k in ("ours", "plain_generate")]
     phases += [res.get("decode_step", {}).get("peak_rss_mb", 0), res.get("mc_verification", {}).get("peak_rss_mb", 0)]

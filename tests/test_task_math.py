@@ -205,14 +205,15 @@ def test_slow_sympy_input_times_out_and_recovers():
     try:
         p = Problem(id="t", question="q", gold="5")
         assert task.utility(p, fa("y")) == 0.0  # starts the worker
+        worker = task.checker._proc
         evil = fa(SLOW)
         t0 = time.perf_counter()
         assert task.utility(p, evil) == 0.0
-        assert time.perf_counter() - t0 < 4  # the 1 s budget, then the stuck worker is killed
+        assert time.perf_counter() - t0 < 4  # the 1 s budget, cut by the worker's own alarm
         assert task.n_timeouts == 1
         assert task.extra_utilities(p, evil) == {"math_verify_timeout": 1.0}
         assert task.n_timeouts == 1  # cached: not re-run, not re-counted
-        assert task.checker._proc is None  # the stuck worker was killed
+        assert task.checker._proc is worker and worker.poll() is None  # interrupted, not restarted
         assert task.utility(Problem(id="u", question="q", gold="x^2+2x+1"), fa("(x+1)^2")) == 1.0
         assert task.utility(p, fa("\\sin(10^{99998})")) == 0.0
         assert task.n_timeouts == 2

@@ -12,7 +12,7 @@ import re
 
 from gvgap.data import load_rows
 from gvgap.tasks.base import Problem, Task
-from gvgap.tasks.numbers import NUMBER, canonical, clean_text, last_number
+from gvgap.tasks.numbers import NUMBER, canonical, clean_text
 from gvgap.engines.base import cut_at_stop
 from gvgap.tasks.common import choice, take_options, text_id
 
@@ -50,7 +50,13 @@ def strict_answer(completion: str) -> str | None:
 
 
 def flexible_answer(completion: str) -> str | None:
-    return last_number(completion)
+    """`numbers.last_number`, reading from the end: only the last number is made canonical
+    (a completion holds ~30 numbers; grading a round reads each completion several times)."""
+    for m in reversed(NUMBER.findall(clean_text(completion))):
+        num = canonical(m)
+        if num is not None:
+            return num
+    return None
 
 
 class GSM8KTask(Task):

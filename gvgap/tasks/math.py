@@ -10,6 +10,7 @@ checker: it decides whether `30,150` is a list of two answers or one number.
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 
 from gvgap.data import load_rows
 from gvgap.tasks.base import Problem, Task
@@ -47,6 +48,11 @@ def _closing(text: str, open_at: int) -> int:
 def worked_solution(solution: str) -> str:
     ans = last_boxed(solution)
     return f"{unbox(solution).strip()}\nFinal Answer: The final answer is ${ans}$. I hope it is correct."
+
+
+@lru_cache(maxsize=1 << 12)  # grading reads each completion's answer three times in a row
+def _extract(completion: str, stop: tuple[str, ...]) -> str | None:
+    return final_answer(cut_at_stop(completion, stop))
 
 
 class MATHTask(Task):
@@ -105,7 +111,7 @@ class MATHTask(Task):
         return f"{self._prefix}Problem:\n{problem.question}\n\nSolution:"
 
     def extract_answer(self, completion: str) -> str | None:
-        return final_answer(cut_at_stop(completion, self.stop))
+        return _extract(completion, self.stop)
 
     def utility(self, problem: Problem, completion: str) -> float:
         return float(self.checker.check(problem.gold, self.extract_answer(completion), problem.question).equal)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from fractions import Fraction
+from functools import lru_cache
 
 from gvgap.tasks import mathsize
 from gvgap.tasks.numbers import canonical, clean_text
@@ -100,6 +101,7 @@ _TEXT = re.compile(r"(\\(?:text|textrm|mbox)\s*\{[^{}]*\})")
 _LOOSE_SPACE = re.compile(r"\s+(?![A-Za-z])|(?<![A-Za-z])\s+")  # a space only matters between letters (`\pi r`)
 
 
+@lru_cache(maxsize=1 << 16)  # a grading pass asks for each gold and answer several times
 def prepare(ans: str) -> str:
     """The form an answer is compared (and cached) in: NFKC, LaTeX thousands separators
     as `,`, delimiters and end punctuation trimmed, roman e/i as e/i, no `\\%`, `^\\circ`,
@@ -130,6 +132,7 @@ _ASKS_ORDER = re.compile(r"\bin (?:increasing|decreasing|ascending|descending) o
                          r"\bfrom (?:least|smallest) to (?:greatest|largest)\b", re.IGNORECASE)
 
 
+@lru_cache(maxsize=1 << 13)  # one entry per problem of a round
 def list_mode(question: str | None) -> str | None:
     """"sequence" when the problem asks for several answers in a given order, "set" when it
     asks for several answers (all solutions, a comma-separated list), else None."""

@@ -1,20 +1,27 @@
-"""MATH answer equivalence: exact, cached and time-bounded.
+"""MATH answer equivalence: exact, cached, time-bounded and spread over cores.
 
 `math-verify` (sympy) decides what the string-level checks in `mathanswer` leave open,
 but it can hang on adversarial input and its own SIGALRM time-out only works on the main
 thread. So every math-verify call runs in a persistent worker subprocess (`python -c`,
-serving `mathworker.compare` over a pipe) that is killed and restarted when a check
-exceeds its time budget; a batch is spread over several such workers. The parent never
-imports sympy. (A process-pool library was tried: its spawn start method re-runs a user's
-unguarded main script, and fork copies a parent that may hold torch threads; a `python -c`
-worker has neither problem.) Verdicts are cached by (prepared gold, prepared answer,
-list mode), so each distinct normalised answer of a prompt is graded once.
+serving `mathworker.serve` over a pipe). A check has a wall-clock budget: the worker's
+own alarm interrupts it (answer "timeout", the worker stays warm), and a worker that does
+not answer within a grace period after that is killed and restarted. A timed-out check
+counts as not equal and is logged. The parent never imports sympy. (A process-pool
+library was tried: its spawn start method re-runs a user's unguarded main script, and
+fork copies a parent that may hold torch threads; a `python -c` worker has neither
+problem.)
+
+Verdicts are cached by (prepared gold, prepared answer, list mode): within a batch each
+distinct normalised answer of a prompt is graded once, and the string-level fast paths
+run before any symbolic check. The verdict is a function of the key alone, so the same
+answer string is right for one gold and wrong for another.
 """
 
 from __future__ import annotations
 
 import atexit
 import json
+import logging
 import os
 import select
 import subprocess
@@ -30,6 +37,8 @@ from gvgap.tasks.mathanswer import (cheap_equal, final_answer, for_verify, is_hu
                                     normalise, prepare)
 
 __all__ = ["MathChecker", "Verdict", "cheap_equal", "final_answer", "last_boxed", "list_mode", "normalise"]
+log = logging.getLogger(__name__)
+GRACE = 2.0  # s a worker may take beyond the budget to answer "timeout" before it is killed
 
 
 # -- the time-bounded checker ---------------------------------------------------------------
@@ -47,23 +56,28 @@ Key = tuple  # (prepared gold, prepared answer, list mode)
 
 _ROOT = str(Path(__file__).resolve().parents[2])
 _WORKER = ("import sys; sys.path.insert(0, {root!r}); "
-           "from gvgap.tasks.mathcheck import serve; serve({mem})")
+           "from gvgap.tasks.mathworker import serve; serve({mem}, {shortcuts})")
 
 
 class MathChecker:
     """Equivalence of MATH answers with a hard wall-clock bound per math-verify call.
 
-    Counters: `n_timeouts` (checks killed at `timeout` s), `n_errors` (worker died),
-    `n_verify` (math-verify calls), `n_cached`. Call `close()` (or rely on exit) to
-    stop the workers.
+    Counters: `n_timeouts` (checks cut at `timeout` s), `n_errors` (worker died),
+    `n_verify` (math-verify calls), `n_cached`. `cache_size` distinct keys are kept
+    (least recently used out first), and never fewer than the last batch's, so that a
+    batch graded by `check_many` is still there for per-sample look-ups; 0 turns the
+    cache off (every call grades afresh). `shortcuts=False` runs the workers without
+    `mathfast`'s speed-ups (same verdicts, slower: the reference for the benchmark).
+    Call `close()` (or rely on exit) to stop the workers.
     """
 
     def __init__(self, timeout: float = 5.0, max_answer_chars: int = 1000,
-                 memory_mb: int = 4096, cache_size: int = 500_000):
+                 memory_mb: int = 4096, cache_size: int = 500_000, shortcuts: bool = True):
         self.timeout = float(timeout)
         self.max_answer_chars = int(max_answer_chars)
         self.memory_mb = int(memory_mb)
         self.cache_size = int(cache_size)
+        self.shortcuts = bool(shortcuts)
         self.cache: OrderedDict[Key, Verdict] = OrderedDict()
         self.n_timeouts = self.n_errors = self.n_verify = self.n_cached = 0
         self._proc: subprocess.Popen | None = None
@@ -89,22 +103,33 @@ class MathChecker:
 
     def check_many(self, pairs: list[tuple[str, str | None]], questions: list[str | None] | None = None,
                    workers: int = 1) -> list[Verdict]:
-        """`check` for many pairs: each distinct key once, the math-verify ones spread over
-        `workers` processes. Fills the cache."""
+        """`check` for many pairs: each distinct key once (cached, or by the fast paths,
+        or by math-verify: those spread over `workers` processes). Fills the cache."""
         keys = [self.key(g, p, q) for (g, p), q in zip(pairs, questions or [None] * len(pairs))]
         with self._lock:
+            found: dict[Key, Verdict] = {}
             hard = []
             for k in dict.fromkeys(k for k in keys if k is not None):
                 if k in self.cache:
                     self.n_cached += 1
-                    self.cache.move_to_end(k)
+                    found[k] = self.cache[k]
                 elif (quick := self._quick(k)) is not None:
-                    self._store(k, quick)
+                    found[k] = quick
                 else:
                     hard.append(k)
-            for k, verdict in zip(hard, self._verify_all(hard, workers)):
-                self._store(k, verdict)
-            return [self.cache[k] if k is not None else Verdict(False, "none") for k in keys]
+            found.update(zip(hard, self._verify_all(hard, workers)))
+            self._keep(found)
+            return [found[k] if k is not None else Verdict(False, "none") for k in keys]
+
+    def start(self, workers: int = 1) -> None:
+        """Start `workers` worker processes now, side by side, instead of at their first
+        check (each takes ~2 s to import sympy)."""
+        team = self._team(workers)
+        threads = [threading.Thread(target=c._ensure) for c in team]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
 
     def close(self) -> None:
         for helper in self._helpers:
@@ -135,9 +160,17 @@ class MathChecker:
             pass
 
     # internals ------------------------------------------------------------------------
-    def _store(self, key: Key, verdict: Verdict) -> None:
-        self.cache[key] = verdict
-        if len(self.cache) > self.cache_size:
+    def _keep(self, found: dict[Key, Verdict]) -> None:
+        """Cache a batch's verdicts as the most recent; when it added keys, evict the
+        least recent down to max(cache_size, batch size) (look-ups alone evict nothing)."""
+        if not self.cache_size:
+            return
+        added = False
+        for k, v in found.items():
+            added = added or k not in self.cache
+            self.cache[k] = v
+            self.cache.move_to_end(k)
+        while added and len(self.cache) > max(self.cache_size, len(found)):
             self.cache.popitem(last=False)
 
     def _quick(self, key: Key) -> Verdict | None:
@@ -155,21 +188,34 @@ class MathChecker:
         return None
 
     def _verify_all(self, keys: list[Key], workers: int) -> list[Verdict]:
-        """math-verify on each key, over min(workers, len(keys)) worker processes."""
+        """math-verify on each key, over min(workers, len(keys)) worker processes. Keys of
+        one gold go to one worker together (its parse cache holds that gold); the
+        biggest groups go first and each worker takes the next group when it is free."""
+        if not keys:
+            return []
         workers = max(1, min(int(workers), len(keys)))
-        while len(self._helpers) < workers - 1:
-            self._helpers.append(MathChecker(self.timeout, self.max_answer_chars, self.memory_mb, 1))
-        team = [self] + self._helpers[: workers - 1]
-        results: list[list[Verdict]] = [[] for _ in team]
+        groups: dict[tuple, list[int]] = {}
+        for i, (gold, _, mode) in enumerate(keys):
+            groups.setdefault((gold, mode), []).append(i)
+        todo = sorted(groups.values(), key=len)  # popped from the end: biggest first
+        team = self._team(workers)
+        out: list[Verdict] = [None] * len(keys)  # type: ignore[list-item]
+        take = threading.Lock()
 
-        def run(k: int) -> None:
-            for gold, pred, mode in keys[k::workers]:
-                results[k].append(team[k]._ask(for_verify(gold, mode), for_verify(pred, mode)))
+        def run(checker: MathChecker) -> None:
+            while True:
+                with take:
+                    if not todo:
+                        return
+                    group = todo.pop()
+                for i in group:
+                    gold, pred, mode = keys[i]
+                    out[i] = checker._ask(for_verify(gold, mode), for_verify(pred, mode))
 
-        threads = [threading.Thread(target=run, args=(k,)) for k in range(1, workers)]
+        threads = [threading.Thread(target=run, args=(c,)) for c in team[1:]]
         for t in threads:
             t.start()
-        run(0)
+        run(self)
         for t in threads:
             t.join()
         for helper in team[1:]:
@@ -177,14 +223,24 @@ class MathChecker:
             self.n_errors += helper.n_errors
             self.n_verify += helper.n_verify
             helper.n_timeouts = helper.n_errors = helper.n_verify = 0
-        out: list[Verdict] = [None] * len(keys)  # type: ignore[list-item]
-        for k in range(workers):
-            out[k::workers] = results[k]
         return out
+
+    def _team(self, workers: int) -> list["MathChecker"]:
+        """This checker and workers - 1 helpers (created once, kept)."""
+        while len(self._helpers) < workers - 1:
+            self._helpers.append(MathChecker(self.timeout, self.max_answer_chars, self.memory_mb, 0, self.shortcuts))
+        return [self] + self._helpers[: max(0, workers - 1)]
+
+    def _ensure(self) -> None:
+        """A running worker of our own (a forked child never uses its parent's)."""
+        if self._proc is not None and self._owner != os.getpid():
+            self._proc = None
+        if self._proc is None or self._proc.poll() is not None:
+            self._start()
 
     def _start(self) -> None:
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", _WORKER.format(root=_ROOT, mem=self.memory_mb)],
+            [sys.executable, "-c", _WORKER.format(root=_ROOT, mem=self.memory_mb, shortcuts=self.shortcuts)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             env={**os.environ, "PYTHONHASHSEED": "0"},
         )
@@ -208,28 +264,30 @@ class MathChecker:
         return line
 
     def _ask(self, gold: str, pred: str) -> Verdict:
-        """One math-verify check in this checker's worker, killed after `timeout` s."""
+        """One math-verify check in this checker's worker, cut after `timeout` s."""
         self.n_verify += 1
-        if self._proc is not None and self._owner != os.getpid():
-            self._proc = None  # we are a forked child: that worker belongs to the parent
-        if self._proc is None or self._proc.poll() is not None:
-            self._start()
-        deadline = time.monotonic() + self.timeout
+        self._ensure()
+        deadline = time.monotonic() + self.timeout + GRACE
         try:
-            self._proc.stdin.write(json.dumps({"g": gold, "p": pred}).encode() + b"\n")
+            self._proc.stdin.write(json.dumps({"g": gold, "p": pred, "t": self.timeout}).encode() + b"\n")
             self._proc.stdin.flush()
             line = self._readline(deadline)
         except (BrokenPipeError, OSError):
             line = None
         if line is None:
-            timed_out = self._proc.poll() is None  # still running: it is stuck
+            stuck = self._proc.poll() is None  # still running: deaf to its alarm
             self.close()
-            if timed_out:
-                self.n_timeouts += 1
-                return Verdict(False, "timeout")
-            self.n_errors += 1
-            return Verdict(False, "error")
-        reply = json.loads(line)
+            if not stuck:
+                self.n_errors += 1
+                return Verdict(False, "error")
+            reply = {"r": False, "how": "timeout"}
+        else:
+            reply = json.loads(line)
+        if reply["how"] == "timeout":
+            self.n_timeouts += 1
+            log.warning("math-verify check cut at %.1f s (graded not equal): gold %.80r, answer %.80r",
+                        self.timeout, gold, pred)
+            return Verdict(False, "timeout")
         return Verdict(bool(reply["r"]), reply["how"])
 
 
@@ -237,21 +295,3 @@ def _close_ref(ref: weakref.ref) -> None:
     obj = ref()
     if obj is not None:
         obj.close()
-
-
-# -- worker side ------------------------------------------------------------------------------
-def serve(memory_mb: int = 4096) -> None:
-    """Worker loop: one JSON request per stdin line, one `{"r": bool, "how": str}` reply."""
-    out = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
-    sys.stdout = sys.stderr  # stray prints must not corrupt the protocol
-    from gvgap.tasks import mathworker
-
-    mathworker.setup(memory_mb)
-    out.write("ready\n")
-    for line in sys.stdin:
-        req = json.loads(line)
-        try:
-            ok, how = mathworker.compare(req["g"], req["p"])
-        except BaseException:  # noqa: BLE001 - MemoryError, RecursionError
-            ok, how = False, "error"
-        out.write(json.dumps({"r": bool(ok), "how": how}) + "\n")

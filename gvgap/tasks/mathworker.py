@@ -1,5 +1,11 @@
 """The sympy side of the MATH checker; imported only inside worker processes.
 
+`serve` answers one request per stdin line. Each check runs under a wall-clock alarm
+(SIGALRM, the worker's main thread): a check that outlives its budget is interrupted and
+answered "timeout", and the worker keeps its warm imports and math-verify's parse cache
+(a restart costs ~2 s). Only a check stuck where signals are not delivered (inside one C
+call) is left to the parent, which kills the worker a grace period later.
+
 `compare(gold, pred)` is math-verify's `parse` + `verify`, with two guards around it:
 - a parse must cover the whole answer. math-verify falls back to the first expression it
   can read (`2 + \\mathrm{e}` -> `2`); such a partial parse is replaced by the whole
@@ -12,16 +18,69 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import re
+import signal
+import sys
 
 _CONFIG = None
+_PARSE = None  # `parsed`, or a memo of it (set up by `setup`)
 SIGNIFICANT = 6  # digits a decimal approximation must agree to
 
 
-def setup(memory_mb: int = 4096) -> None:
-    """Cap the address space, silence logging, import math-verify and warm it up."""
-    global _CONFIG
+class CheckTimeout(BaseException):
+    """Raised by the alarm inside a check; a BaseException so that no `except Exception`
+    in math-verify or sympy swallows it."""
+
+
+_ARMED = False
+
+
+def _alarm(signum, frame) -> None:
+    if _ARMED:
+        raise CheckTimeout
+
+
+def timed_compare(gold: str, pred: str, seconds: float | None) -> tuple[bool, str]:
+    """`compare` under a `seconds` wall-clock alarm (None: no alarm): (False, "timeout")
+    when it fires."""
+    global _ARMED
+    try:
+        try:
+            if seconds:
+                _ARMED = True
+                signal.setitimer(signal.ITIMER_REAL, seconds)
+            return compare(gold, pred)
+        finally:
+            _ARMED = False
+            signal.setitimer(signal.ITIMER_REAL, 0)
+    except CheckTimeout:
+        return False, "timeout"
+
+
+def serve(memory_mb: int = 4096, shortcuts: bool = True) -> None:
+    """Worker loop: one JSON request `{"g": gold, "p": pred, "t": seconds}` per stdin line,
+    one `{"r": bool, "how": str}` reply per line; "ready" once set up."""
+    out = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
+    sys.stdout = sys.stderr  # stray prints must not corrupt the protocol
+    signal.signal(signal.SIGALRM, _alarm)
+    setup(memory_mb, shortcuts)
+    out.write("ready\n")
+    for line in sys.stdin:
+        req = json.loads(line)
+        try:
+            ok, how = timed_compare(req["g"], req["p"], req.get("t"))
+        except BaseException:  # noqa: BLE001 - MemoryError, RecursionError
+            ok, how = False, "error"
+        out.write(json.dumps({"r": bool(ok), "how": how}) + "\n")
+
+
+def setup(memory_mb: int = 4096, shortcuts: bool = True) -> None:
+    """Cap the address space, silence logging, import math-verify (with `mathfast`'s
+    verdict-preserving speed-ups unless `shortcuts` is False) and warm it up."""
+    global _CONFIG, _PARSE
     import resource
 
     if memory_mb > 0:
@@ -31,6 +90,14 @@ def setup(memory_mb: int = 4096) -> None:
     from math_verify import ExprExtractionConfig, LatexExtractionConfig
 
     _CONFIG = (LatexExtractionConfig(), ExprExtractionConfig())
+    _PARSE = parsed
+    if shortcuts:  # the parse of a string never changes: keep the last 4096 (math-verify keeps 20)
+        from functools import lru_cache
+
+        from gvgap.tasks import mathfast
+
+        mathfast.install()
+        _PARSE = lru_cache(maxsize=4096)(parsed)
     for warm in ("\\frac{1}{2}", "0.5", "(x+1)^2", "x^2+2x+1", "[2,5)", "\\text{(C)}"):
         compare(warm, "\\sqrt{2}")  # lazy set-up, off the clock
 
@@ -60,7 +127,8 @@ def compare(gold: str, pred: str) -> tuple[bool, str]:
     from math_verify import verify
 
     try:
-        g, p = parsed(gold), parsed(pred)
+        parse = _PARSE or parsed
+        g, p = parse(gold), parse(pred)
         if len(g) == 1 or len(p) == 1:
             return _squash(gold) == _squash(pred), "unparsed"
         if not verify(g, p, timeout_seconds=None):

@@ -1,0 +1,150 @@
+"""Grading at paper scale: distinct answers graded once per prompt, spread over workers,
+with the same verdicts as one check per sample; verdict-preserving worker speed-ups;
+time-outs cut inside the worker or, failing that, by killing it."""
+
+import logging
+
+import pytest
+
+from gvgap.tasks import get_task, mathcheck
+from gvgap.tasks.base import Problem
+from gvgap.tasks.mathcheck import MathChecker
+from gvgap.tasks.mathsize import HUGE_DIGITS
+
+# below the power-tower rule; sympy spends > 15 s on it, with or without the worker speed-ups
+SLOW = f"\\sin(10^{{{HUGE_DIGITS - 1}}})\\cos(10^{{{HUGE_DIGITS - 2}}})"
+BUDGET = 4.0  # s per check: far above every other check here, even on a loaded machine
+LIST_Q = "Find all real numbers $x$ such that $f(x) = 0$. Enter all the solutions, separated by commas."
+COUNT_Q = "How many positive integers less than 100000 are there?"
+
+
+def fa(x):
+    return f"Some work.\nFinal Answer: The final answer is ${x}$. I hope it is correct."
+
+
+def per_sample(problems, texts, timeout):
+    """The serial reference: one check per sample, no verdict cache, no worker speed-ups."""
+    task = get_task("math", timeout=timeout)
+    task.checker = MathChecker(timeout=timeout, cache_size=0, shortcuts=False)
+    try:
+        return [[task.checker.check(p.gold, task.extract_answer(c), p.question) for c in cs]
+                for p, cs in zip(problems, texts)], task.checker.n_verify, task.checker.n_timeouts
+    finally:
+        task.close()
+
+
+def deduplicated(problems, texts, timeout, workers=2):
+    """What a run does: prefetch (distinct answers once, over workers), then per-sample look-ups."""
+    task = get_task("math", timeout=timeout)
+    try:
+        task.prefetch(problems, texts, workers=workers)
+        calls, timeouts = task.checker.n_verify, task.checker.n_timeouts
+        verdicts = [[task.checker.check(p.gold, task.extract_answer(c), p.question) for c in cs]
+                    for p, cs in zip(problems, texts)]
+        utilities = [[task.utility(p, c) for c in cs] for p, cs in zip(problems, texts)]
+        assert task.checker.n_verify == calls  # the look-ups graded nothing new
+        return verdicts, utilities, calls, timeouts
+    finally:
+        task.close()
+
+
+def test_distinct_answers_once_give_the_per_sample_verdicts(caplog):
+    half = ["\\frac{1}{2}", "0.5", "1/2", "\\dfrac12", "\\frac{1}{2}", "0.5", "\\tfrac{1}{2}", ".5", "0.50"]
+    problems = [
+        Problem(id="half", question="q", gold="\\frac{1}{2}"),
+        Problem(id="root", question="q", gold="\\frac{\\sqrt{2}}{2}"),
+        Problem(id="poly", question="q", gold="x^2+2x+1"),
+        Problem(id="slow", question="q", gold="5"),
+    ]
+    answers = [
+        half + ["0.6", "\\frac{2}{3}", "\\frac{1}{", "I don't know", None],
+        ["\\frac{1}{\\sqrt{2}}", "\\frac{1}{\\sqrt{2}}", "0.707107", "\\sqrt{2}", "\\sqrt{2}", "\\frac{\\sqrt{3}}{2}",
+         "\\sqrt{2}/2", "\\text{no solution}", None, "0.7"],
+        ["(x+1)^2", "(x + 1)^2", "\\left(x+1\\right)^2", "(x+1)^3", "(x+1)^3", "x^2+2x", "x^2+1+2x", "\\sqrt{", "y"],
+        [SLOW, "5", "6", SLOW, "\\frac{10}{2}", "five", None],
+    ]
+    texts = [[fa(a) if a is not None else "I ran out of time" for a in row] for row in answers]
+    serial, serial_calls, serial_timeouts = per_sample(problems, texts, timeout=BUDGET)
+    with caplog.at_level(logging.WARNING, logger="gvgap.tasks.mathcheck"):
+        ours, utilities, calls, timeouts = deduplicated(problems, texts, timeout=BUDGET)
+    assert ours == serial  # equal and how, sample by sample
+    assert utilities == [[float(v.equal) for v in row] for row in serial]
+    assert [v.equal for v in serial[0]] == [True] * len(half) + [False] * 5
+    assert [v.equal for v in serial[2][:3]] == [True] * 3 and serial[2][6].equal
+    assert serial[3][0].how == serial[3][3].how == "timeout" and not serial[3][0].equal
+    assert serial[3][4].equal and not serial[3][5].equal
+    assert {serial[0][11].how, serial[2][7].how} <= {"unparsed", "error", "math_verify"}
+    assert serial_timeouts == 2 and timeouts == 1  # the slow answer, once per prompt
+    assert calls < serial_calls
+    assert "cut at 4.0 s" in caplog.text  # a time-out is logged
+
+
+def test_the_verdict_cache_is_per_gold_and_problem():
+    problems = [Problem(id="a", question="q", gold="2"), Problem(id="b", question="q", gold="3"),
+                Problem(id="c", question="q", gold="\\frac{\\sqrt{2}}{2}"), Problem(id="d", question="q", gold="\\sqrt{2}"),
+                Problem(id="e", question=LIST_Q, gold="30,150"), Problem(id="f", question=COUNT_Q, gold="30,150")]
+    texts = [[fa("2")], [fa("2")], [fa("\\frac{1}{\\sqrt{2}}")], [fa("\\frac{1}{\\sqrt{2}}")], [fa("150, 30")],
+             [fa("150, 30")]]
+    _, utilities, _, _ = deduplicated(problems, texts, timeout=5.0)
+    assert utilities == [[1.0], [0.0], [1.0], [0.0], [1.0], [0.0]]
+
+
+def test_worker_speed_ups_keep_every_verdict():
+    pairs = [("\\sqrt{2}", "1.414"), ("\\sqrt{2}", "1.41421356"), ("\\frac{1}{3}", "0.333333"), ("\\pi", "3.14"),
+             ("\\sin^2 x+\\cos^2 x", "1"), ("x^2+2x+1", "(x+1)^2"), ("x^2+2x+1", "(x+1)^3"), ("\\frac{1}{10!}", "\\frac{1}{11!}"),
+             ("e^{\\pi\\sqrt{163}}", "262537412640768744"), ("(-1)^n", "\\cos(\\pi n)"), ("\\ln(x^2)", "2\\ln x"),
+             ("[2,5)", "[2,5]"), ("(1,2)", "(1,3)"), ("\\{1,2\\}", "\\{2,1\\}"), ("x=3", "3"), ("y=2x+1", "y=2x+2"),
+             ("\\begin{pmatrix}1\\\\2\\end{pmatrix}", "\\begin{pmatrix}1\\\\3\\end{pmatrix}"), ("2+\\mathrm{e}", "2-e"),
+             ("\\text{(C)}", "C"), ("\\frac{\\sqrt{3}}{2}", "\\frac{1}{2}\\sqrt{3}"), ("\\frac{\\sqrt{3}}{2}", "\\frac{\\sqrt{2}}{2}"),
+             ("3\\sqrt{2}", "\\sqrt{18}"), ("i", "\\sqrt{-1}"), ("2^{100}", "2^{100}+1"), ("f(x)", "f(y)"), ("\\frac{1}{", "1")]
+    with MathChecker(timeout=5.0, cache_size=0, shortcuts=False) as plain, MathChecker(timeout=5.0, cache_size=0) as fast:
+        want = [plain.check(g, p) for g, p in pairs]
+        got = [fast.check(g, p) for g, p in pairs]
+    assert got == want
+    assert want[1].equal and want[5].equal and want[13].equal and not want[7].equal and not want[11].equal
+
+
+def test_clearly_different_only_for_numbers_far_apart():
+    sympy = pytest.importorskip("sympy")
+    from gvgap.tasks.mathfast import clearly_different
+
+    x, n = sympy.Symbol("x"), sympy.Symbol("n", integer=True)
+    assert clearly_different(sympy.sqrt(2), sympy.Float("1.414"))
+    assert clearly_different((x + 1) ** 2, (x + 1) ** 3)
+    assert not clearly_different(sympy.sin(x) ** 2 + sympy.cos(x) ** 2, sympy.Integer(1))  # equal: left to simplify
+    assert not clearly_different(sympy.exp(sympy.pi * sympy.sqrt(163)), sympy.Integer(262537412640768744))  # 1e-30 apart
+    assert not clearly_different(sympy.sin(sympy.pi * n), sympy.Integer(0))  # n may not take the test points
+    assert not clearly_different(sympy.Function("f")(x), sympy.Function("f")(x + 1))  # not a number
+    assert not clearly_different(sympy.Matrix([1, 2]), sympy.Matrix([1, 3]))  # not an Expr: math-verify decides
+
+
+def test_a_worker_deaf_to_its_alarm_is_killed_after_the_grace(monkeypatch):
+    monkeypatch.setattr(mathcheck, "_WORKER", "import sys, time; print('ready', flush=True); sys.stdin.readline(); "
+                                             "time.sleep(120)")
+    monkeypatch.setattr(mathcheck, "GRACE", 0.5)
+    with MathChecker(timeout=0.5) as checker:
+        verdict = checker.check("x+1", "x+2")  # not decided by the string paths: goes to the worker
+        assert verdict == mathcheck.Verdict(False, "timeout")
+        assert checker.n_timeouts == 1 and checker._proc is None
+
+
+def test_a_big_batch_stays_cached_for_the_look_ups():
+    with MathChecker(timeout=5.0, cache_size=2) as checker:
+        pairs = [(str(k), str(k + 1)) for k in range(6)]  # decided by the number path, no worker
+        checker.check_many(pairs)
+        assert len(checker.cache) == 6
+        assert [checker.check(g, p).equal for g, p in pairs] == [False] * 6 and checker.n_cached == 6
+        checker.check("7", "7")  # a new key: back to the bound
+        assert len(checker.cache) == 2 and checker.key("7", "7") in checker.cache
+    with MathChecker(timeout=5.0, cache_size=0) as off:
+        assert off.check("1", "1").equal and not off.cache
+
+
+def test_gsm8k_flexible_answer_is_the_last_number():
+    from gvgap.tasks.gsm8k import flexible_answer
+    from gvgap.tasks.numbers import last_number
+
+    texts = ["She has 3 apples and 4,000 pears, so 12{,}000 in all.", "No numbers here.", "-5 then 10-3 then 7.",
+             "Costs $1,234.50 or 18. dollars", "x = 1/2 and .5 and 3.", "12\\,000 and 9", "the answer is 1,00"]
+    assert [flexible_answer(t) for t in texts] == [last_number(t) for t in texts]
+    assert flexible_answer(texts[0]) == "12000"
