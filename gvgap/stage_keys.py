@@ -9,6 +9,8 @@ same way from their own folder and prompts.
 
 from __future__ import annotations
 
+import hashlib
+from functools import cache
 from pathlib import Path
 
 from hydra.utils import instantiate
@@ -41,12 +43,28 @@ def generations_key(cfg, problems, model_path) -> str:
                          cfg.seed, [p.id for p in problems])
 
 
+# the files that write verification prompts and read verdicts: their text is in the key, so
+# a cached verification made with other prompt wording or another parser is never reused
+VERIFIER_TEXT_FILES = ("prompts.py", "exemplars.py", "parsing.py")
+
+
+VERIFIERS_DIR = Path(__file__).parent / "verifiers"
+
+
+@cache
+def verifier_text_hash(folder: Path = VERIFIERS_DIR) -> str:
+    """16 hex digits over the bytes of VERIFIER_TEXT_FILES in `folder`."""
+    return hashlib.sha256(b"".join((folder / f).read_bytes() for f in VERIFIER_TEXT_FILES)).hexdigest()[:16]
+
+
 def verifications_key(cfg, gen_key, model_path, verifier=None) -> str:
+    """The samples judged (by their key), the verifier's config, model, prompt text and parser,
+    the engine and the seed."""
     verifier = verifier or instantiate(cfg.verifier, _convert_="all")
     vmodel = resolve_model(cfg.verifier.model) if cfg.verifier.get("model") else model_path
     return A.content_key("verifications", gen_key, OmegaConf.to_container(cfg.verifier, resolve=True),
                          model_fingerprint(vmodel) if verifier.needs_model else None, engine_identity(cfg.engine),
-                         cfg.seed)
+                         cfg.seed, verifier_text_hash())
 
 
 def metrics_key(cfg, rd: Path, t: int) -> str:
