@@ -254,7 +254,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> list[dict]:
             metrics = measure_stage(cfg, task, gens, ver, rd, t)
             rounds.append(metrics)
             A.write_metrics_jsonl(run_dir, rounds)
-            logger.log_round(t, metrics)
+            logger.log_round(t, metrics, round_dir=rd)  # restored rounds too: the logger skips sent ones
             log.info("round %d: %s", t, summary_line(metrics))
             if t < cfg.iterations:
                 stage("update", t, rd, lambda: G.reusable(rd, "model", model_key(cfg, rd)))
