@@ -68,6 +68,7 @@ def test_a_killed_and_resumed_run_is_one_wandb_run_with_each_round_once(tmp_path
     ids = {c["kwargs"]["id"] for c in inits}
     assert len(ids) == 1 and ids == {read_state(tmp_path)["id"]}
     assert all(c["kwargs"]["resume"] == "allow" for c in inits)
+    assert inits[0]["config"]["generation"]["n_samples"] == 4 and inits[0]["config"]["task"]["limit"] == 2
     logs = calls(fake_wandb, "log")
     assert [c["data"]["round"] for c in logs] == [0, 1]  # round 0 only by the first process
     assert [c["step"] for c in logs] == [0, 1]

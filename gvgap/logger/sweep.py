@@ -41,6 +41,14 @@ def varied_keys(sweep_overrides, sweeper_params) -> list[str]:
     return [k for k, o in _parse(texts).items() if o.is_sweep_override()]
 
 
+def _params(hydra_cfg) -> dict:
+    """hydra.sweeper.params as a plain dict ({} when absent)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    params = (hydra_cfg.get("sweeper") or {}).get("params")
+    return OmegaConf.to_container(params, resolve=False) if isinstance(params, DictConfig) else dict(params or {})
+
+
 def find_sweep_dir(job_dir) -> Path | None:
     """The folder above a job's output folder that holds multirun.yaml (None if none)."""
     for parent in list(Path(job_dir).resolve().parents)[:4]:
@@ -58,11 +66,11 @@ def identity(hydra_cfg) -> dict:
     if hydra_cfg is None or str(hydra_cfg.get("mode")) not in ("RunMode.MULTIRUN", "MULTIRUN"):
         return none
     sweep_dir = find_sweep_dir(hydra_cfg.runtime.output_dir)
-    sweep_overrides, params = [], OmegaConf.to_container(hydra_cfg.sweeper.get("params") or {}, resolve=False)
+    sweep_overrides, params = [], _params(hydra_cfg)
     if sweep_dir is not None:
         master = OmegaConf.load(sweep_dir / "multirun.yaml").hydra
         sweep_overrides = list(master.overrides.task)
-        params = {**params, **OmegaConf.to_container(master.sweeper.get("params") or {}, resolve=False)}
+        params = {**params, **_params(master)}
     keys = varied_keys(sweep_overrides, params)
     job = _parse(hydra_cfg.overrides.task)
     values = {k: job[k].get_value_element_as_str() for k in keys if k in job}
