@@ -184,3 +184,10 @@ def test_real_wandb_offline_resumes_the_same_run_id(tmp_path, fresh_cache):
     dirs = sorted(p.name for p in (tmp_path / "wandb").glob("offline-run-*"))
     assert len(dirs) == 2 and all(d.endswith(f"-{run_id}") for d in dirs), dirs
     assert read_state(tmp_path)["rounds"] == [0]
+
+
+def test_a_negative_table_size_fails_naming_the_field():
+    from gvgap.config import ConfigError, validate
+
+    with pytest.raises(ConfigError, match="logger.samples_table_rows must be an integer >= 0"):
+        validate(compose(["logger.samples_table_rows=-1"]))
