@@ -161,7 +161,12 @@ def test_a_sweep_over_models_tags_the_model_and_types_jobs_by_the_rest(tmp_path)
                             "sweeper": {"params": {"model": "a,b", "verifier": "mc"}},
                             "overrides": {"task": ["seed=1", "weight_fn.q=0.8", "model=b", "verifier=mc"]}})
     assert identity(job) == {"group": "outputs/sw", "job_type": "weight_fn.q=0.8",
-                             "tags": ["weight_fn.q=0.8", "model=b"]}
+                             "tags": ["model=b", "weight_fn.q=0.8"]}
+    # the command line wins over the recipe's grid: `model=b` alone is no sweep over models
+    OmegaConf.save({"hydra": {"overrides": {"task": ["model=b", "seed=0,1"]},
+                              "sweeper": {"params": {"model": "a,b"}}}}, sweep / "multirun.yaml")
+    job.overrides.task = ["model=b", "seed=1"]
+    assert identity(job)["tags"] == ["seed=1"]
     # only the model varies: the job type is the verifier option
     OmegaConf.save({"hydra": {"overrides": {"task": []}, "sweeper": {"params": {"model": "a,b"}}}},
                    sweep / "multirun.yaml")

@@ -2,8 +2,8 @@
 values it takes of what the sweep varies.
 
   group     the sweep folder (holding Hydra's multirun.yaml), relative to the launch folder
-  tags      "key=value" for every key the sweep varies (command-line sweeps such as
-            `verifier=mc,oracle` and a recipe's hydra.sweeper.params), e.g. "model=gemma3_270m"
+  tags      "key=value" for every key the sweep varies (a recipe's hydra.sweeper.params and
+            command-line sweeps such as `verifier=mc,oracle`), e.g. "model=gemma3_270m"
   job_type  the varied values other than the model's ("verifier=mc"), so runs of one job
             type compare a model family; when only the model varies, the verifier option
 
@@ -35,9 +35,9 @@ def _parse(overrides) -> dict:
 
 
 def varied_keys(sweep_overrides, sweeper_params) -> list[str]:
-    """Keys a sweep varies: its command-line overrides with several values, and the
-    hydra.sweeper.params entries with several values, in that order."""
-    texts = list(sweep_overrides or []) + [f"{k}={v}" for k, v in (sweeper_params or {}).items()]
+    """Keys a sweep varies: hydra.sweeper.params entries and command-line overrides with
+    several values (read in Hydra's order, params first: the command line wins a key)."""
+    texts = [f"{k}={v}" for k, v in (sweeper_params or {}).items()] + list(sweep_overrides or [])
     return [k for k, o in _parse(texts).items() if o.is_sweep_override()]
 
 
