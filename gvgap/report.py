@@ -127,10 +127,10 @@ def _discrimination(rounds: list[dict]) -> list[str]:
     if not any("verifier_auroc" in m for m in rounds):
         return []  # a run measured before these keys existed
     md = ["", "## Verifier discrimination", "",
-          "How well the verifier's scores separate correct from incorrect samples, pooled over the round's "
-          "samples: AUROC of the mean score (0.5 = chance, 1 = perfect; n/a when all samples are correct or all "
-          "incorrect), and precision / recall of the kept set (weight > 0) against the correct samples. A gap "
-          "near 0 with an AUROC near 0.5 is a verifier that cannot tell the two apart.", "",
+          ("How well the verifier's scores separate correct from incorrect samples, pooled over the round's "
+           "samples: AUROC of the mean score (0.5 = chance, 1 = perfect; n/a when all samples are correct or all "
+           "incorrect), and precision / recall of the kept set (weight > 0) against the correct samples. A gap "
+           "near 0 with an AUROC near 0.5 is a verifier that cannot tell the two apart."), "",
           "| round | verifier AUROC | kept precision | kept recall |", "|---|---|---|---|"]
     md += [f"| {m.get('round')} | {_f(m.get('verifier_auroc'))} | {_f(m.get('kept_precision'))} | "
            f"{_f(m.get('kept_recall'))} |" for m in rounds]

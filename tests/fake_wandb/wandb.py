@@ -5,6 +5,7 @@ first on PYTHONPATH and appends each call as a JSON line to $FAKE_WANDB_LOG.
 Tables are recorded with their columns and rows, charts with their table and axes."""
 
 import json
+import math
 import os
 
 CALLS = []
@@ -19,7 +20,7 @@ def _plain(v):
         return {str(k): _plain(x) for k, x in v.items()}
     if isinstance(v, (list, tuple)):
         return [_plain(x) for x in v]
-    if isinstance(v, float) and v != v:
+    if isinstance(v, float) and math.isnan(v):
         return "NaN"
     return v
 
@@ -45,7 +46,7 @@ class _Chart:
         self.table, self.x, self.y, self.title = table, x, y, title
 
 
-class plot:  # noqa: N801  (wandb.plot.line)
+class plot:  # the namespace of wandb.plot.line
     @staticmethod
     def line(table, x, y, title=None):
         return _Chart(table, x, y, title)
