@@ -196,3 +196,15 @@ def test_a_negative_table_size_fails_naming_the_field():
 
     with pytest.raises(ConfigError, match="logger.samples_table_rows must be an integer >= 0"):
         validate(compose(["logger.samples_table_rows=-1"]))
+
+
+def test_overwrite_starts_a_new_wandb_run(tmp_path, fresh_cache, fake_wandb):
+    from gvgap.pipeline import run
+
+    small = ["model=tiny_random", "logger=wandb", "task.limit=2", "generation.n_samples=2",
+             "generation.max_new_tokens=4", "generation.num_shots=0", "engine.progress=false", "verifier=oracle"]
+    run(compose(small), tmp_path)
+    run(compose(small + ["+overwrite=true"]), tmp_path)  # the folder's results deleted: a fresh run
+    ids = [c["kwargs"]["id"] for c in calls(fake_wandb, "init")]
+    assert len(ids) == 2 and ids[0] != ids[1] and ids[1] == read_state(tmp_path)["id"]
+    assert [c["data"]["round"] for c in calls(fake_wandb, "log")] == [0, 0]  # round 0 once in each run
