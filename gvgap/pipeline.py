@@ -253,7 +253,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> list[dict]:
             metrics = with_train(rd, *measured)
             rounds.append(metrics)
             A.write_metrics_jsonl(run_dir, rounds)
-            logger.log_round(t, metrics)
+            logger.log_round(t, metrics, round_dir=rd)  # restored rounds too: the logger skips sent ones
             log.info("round %d: %s", t, summary_line(metrics))
             if t < cfg.iterations:
                 src = sides[-1][1]  # the train prompts' folder if split, else the round's own

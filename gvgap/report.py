@@ -1,6 +1,8 @@
 """A per-run markdown report (report.md + report/*.png) from the run's metrics files,
 so a finished run can be read without W&B: the measurements of every round, pass@k
-curves, score histograms, and verifier diagnostics when present."""
+curves, verifier score distributions split by true utility (with AUROC and the kept
+set's precision / recall), and verifier diagnostics when present. Every figure has a
+one-line caption under it."""
 
 from __future__ import annotations
 
@@ -50,6 +52,52 @@ def _config_lines(run_dir: Path) -> list[str]:
     ]
 
 
+def _figure(lines: list[str], rel: str, alt: str, caption: str) -> None:
+    """A figure in report.md: the image, then its one-line caption in italics."""
+    lines += [f"![{alt}]({rel})", "", f"*{caption}*", ""]
+
+
+def _u_max(run_dir: Path) -> float:
+    from gvgap.analysis.runs import read_config, u_max
+
+    try:
+        return u_max(str((read_config(run_dir).get("task") or {}).get("name")))
+    except (OSError, ValueError):
+        return 1.0
+
+
+def _score_figure(run_dir: Path, m: dict, lines: list[str]) -> None:
+    """Round t's verifier scores: split by true utility from the round's samples when
+    they are on disk, else the pooled histogram of metrics.json."""
+    from gvgap.analysis import plots
+    from gvgap.arrays import RoundArrays
+
+    t = m.get("round")
+    rel = f"report/scores_round_{t:02d}.png"
+    auroc = f"AUROC {_f(m.get('verifier_auroc'), 3)}"
+    if RoundArrays.exists(run_dir, t):
+        r = RoundArrays.load(run_dir, t)
+        plots.score_distributions(r.score_tensor, r.utilities, f"verifier scores by true utility, round {t}",
+                                  run_dir / rel, u_max=_u_max(run_dir))
+        _figure(lines, rel, f"scores round {t}", f"Round {t}: number of samples per verifier score, correct samples "
+                f"(utility = U_max) beside incorrect ones; well separated groups mean a verifier that can tell them "
+                f"apart ({auroc}).")
+        return
+    h = m.get("score_histogram") or {}
+    if h.get("values"):
+        labels, counts = [_f(v, 2).rstrip("0").rstrip(".") for v in h["values"]], h["counts"]
+    elif h.get("edges"):
+        e = h["edges"]
+        labels, counts = [f"{e[i]:.2f}" for i in range(len(e) - 1)], h["counts"]
+    else:
+        return
+    if h.get("n_nan"):
+        labels, counts = labels + ["unparseable"], counts + [h["n_nan"]]
+    plots.bars(labels, counts, "verifier score (bin start)", f"verifier scores, round {t}", run_dir / rel)
+    _figure(lines, rel, f"scores round {t}", f"Round {t}: number of samples per verifier score, all samples "
+            f"(the round's samples are not on disk, so no split by true utility; {auroc}).")
+
+
 def _plots(run_dir: Path, rounds: list[dict]) -> list[str]:
     from gvgap.analysis import plots
 
@@ -58,29 +106,35 @@ def _plots(run_dir: Path, rounds: list[dict]) -> list[str]:
     curves = {f"round {m.get('round')}": ([int(k) for k in m["pass_at_k"]], list(m["pass_at_k"].values()))
               for m in rounds if m.get("pass_at_k")}
     if curves:
-        plots.lines(curves, "k", "pass@k", "pass@k per round", out_dir / "pass_at_k.png", xlog=True)
-        lines.append("![pass@k](report/pass_at_k.png)")
+        plots.lines(curves, "k (samples per prompt)", "pass@k (fraction of prompts)", "pass@k per round",
+                    out_dir / "pass_at_k.png", xlog=True, ylim=(0, 1.02))
+        _figure(lines, "report/pass_at_k.png", "pass@k", "pass@k per round: the fraction of prompts with at least "
+                "one correct answer among k samples (unbiased estimate from the N samples), k on a log2 axis.")
     if len(rounds) > 1:
         ts = [m.get("round") for m in rounds]
         series = {"accuracy": (ts, [m["accuracy"] for m in rounds]),
                   "weighted accuracy": (ts, [m["weighted_accuracy"] for m in rounds])}
-        plots.lines(series, "round", "accuracy", "accuracy per round", out_dir / "accuracy.png")
-        lines.append("![accuracy](report/accuracy.png)")
+        plots.lines(series, "round (updates done before it)", "accuracy (mean utility)", "accuracy per round",
+                    out_dir / "accuracy.png", integer_x=True)
+        _figure(lines, "report/accuracy.png", "accuracy", "Accuracy (mean utility of all samples) and weighted "
+                "accuracy (of the samples the weight function keeps) per round; their difference is the gap.")
     for m in rounds:
-        h = m.get("score_histogram") or {}
-        t = m.get("round")
-        if h.get("values"):
-            labels, counts = [_f(v, 2).rstrip("0").rstrip(".") for v in h["values"]], h["counts"]
-        elif h.get("edges"):
-            e = h["edges"]
-            labels, counts = [f"{e[i]:.2f}" for i in range(len(e) - 1)], h["counts"]
-        else:
-            continue
-        if h.get("n_nan"):
-            labels, counts = labels + ["unparseable"], counts + [h["n_nan"]]
-        plots.bars(labels, counts, "verifier score", f"scores, round {t}", out_dir / f"scores_round_{t:02d}.png")
-        lines.append(f"![scores round {t}](report/scores_round_{t:02d}.png)")
+        _score_figure(run_dir, m, lines)
     return lines
+
+
+def _discrimination(rounds: list[dict]) -> list[str]:
+    if not any("verifier_auroc" in m for m in rounds):
+        return []  # a run measured before these keys existed
+    md = ["", "## Verifier discrimination", "",
+          ("How well the verifier's scores separate correct from incorrect samples, pooled over the round's "
+           "samples: AUROC of the mean score (0.5 = chance, 1 = perfect; n/a when all samples are correct or all "
+           "incorrect), and precision / recall of the kept set (weight > 0) against the correct samples. A gap "
+           "near 0 with an AUROC near 0.5 is a verifier that cannot tell the two apart."), "",
+          "| round | verifier AUROC | kept precision | kept recall |", "|---|---|---|---|"]
+    md += [f"| {m.get('round')} | {_f(m.get('verifier_auroc'))} | {_f(m.get('kept_precision'))} | "
+           f"{_f(m.get('kept_recall'))} |" for m in rounds]
+    return md
 
 
 def write_report(run_dir) -> Path:
@@ -104,6 +158,7 @@ def write_report(run_dir) -> Path:
                       f"{_ci(m, 'gap_rel')} | {_f(m.get('majority_vote_accuracy'))} | "
                       f"{_f(m.get('weighted_majority_vote_accuracy'))} | {m.get('n_prompts')} | {m.get('n_empty')} | "
                       f"{m.get('n_saturated')} | {m.get('n_unparseable')}/{m.get('n_verifications')} |")
+        md += _discrimination(rounds)
         ks = list((rounds[0].get("pass_at_k") or {}).keys())
         if ks:
             md += ["", "## pass@k (effective diversity)", "",

@@ -111,21 +111,3 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     with pytest.raises(Boom):
         A.atomic_write(tmp_path / "metrics.json", fail)
     assert list(tmp_path.iterdir()) == []
-
-
-def test_wandb_offline_run_records_metrics(tmp_path, fresh_cache):
-    run(compose(SMALL + ["logger=wandb", "verifier=oracle"]), tmp_path)
-    from tests.wandb_reader import config, history
-
-    files = list((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
-    assert len(files) == 1
-    rows = history(files[0])
-    metrics = json.loads((tmp_path / "round_00/metrics.json").read_text())
-    assert len(rows) == 1 and rows[0]["round"] == 0
-    for key in ("accuracy", "weighted_accuracy", "gap", "gap_rel", "n_prompts", "n_samples"):
-        assert rows[0][key] == pytest.approx(metrics[key])
-    assert rows[0]["pass_at_k/4"] == pytest.approx(metrics["pass_at_k"]["4"])
-    assert rows[0]["pass_at_k_curve/round_00_table/nrows"] == 3  # the pass@k chart's table
-    logged = config(files[0])
-    assert logged["generation"]["n_samples"] == 4
-    assert logged["task"]["limit"] == 3

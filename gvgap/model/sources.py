@@ -76,11 +76,14 @@ def _convert_gguf(locate, name: str, source: dict) -> str:
     """
     def build(tmp: Path) -> None:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
         src = Path(str(locate()))
         tok = AutoTokenizer.from_pretrained(src.parent, gguf_file=src.name)
-        model = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name, dtype=torch.bfloat16)
+        # ask for the dense weights we save: left packed, transformers warns that packed
+        # weights compute fastest in float32, advice that does not apply to a conversion
+        model = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name, dtype=torch.bfloat16,
+                                                     quantization_config=GgufConfig(dequantize=True))
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
