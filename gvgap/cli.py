@@ -27,7 +27,7 @@ def app(cfg: DictConfig) -> float | None:
     except ConfigError as e:
         print(f"gvgap: config error: {e}", file=sys.stderr)
         sys.exit(2)
-    from gvgap.pipeline import run, summary_line
+    from gvgap.pipeline import run
     from gvgap.stage_process import StageFailed
 
     run_dir = cfg.run_dir or HydraConfig.get().runtime.output_dir
@@ -39,9 +39,7 @@ def app(cfg: DictConfig) -> float | None:
     except StageFailed as e:
         print(f"gvgap: {e}", file=sys.stderr)
         sys.exit(e.exit_code)
-    for m in rounds:
-        print(f"[gvgap] round {m['round']}: {summary_line(m)}")
-    print(f"[gvgap] artifacts: {run_dir}")
+    print(f"[gvgap] artifacts: {run_dir}")  # each round's line was logged as it finished
     return rounds[-1]["gap"] if rounds else None
 
 

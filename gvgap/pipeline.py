@@ -236,6 +236,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> list[dict]:
         else:
             _stage_here(name, cfg, task, probs, model_path, pool, A.round_dir(run_dir, t))
 
+    finished = False
     try:
         for t in range(cfg.iterations + 1):
             rd = A.round_dir(run_dir, t)
@@ -259,10 +260,11 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> list[dict]:
                 src = sides[-1][1]  # the train prompts' folder if split, else the round's own
                 stage("update", t, sides[-1][2], lambda rd=rd, src=src: G.reusable(rd, "model", model_key(cfg, src)))
                 model_path = str(rd / "model")
+        finished = True
     finally:
         pool.release()
         task.close()
-        logger.finish()
+        logger.finish(failed=not finished)
     write_report(run_dir)
     return rounds
 

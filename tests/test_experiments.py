@@ -192,7 +192,7 @@ def test_a_recipe_end_to_end_on_the_submitit_local_launcher(tmp_path):
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     logs = sorted(sweep.glob(".submitit/*/*_log.out"))
-    assert len(logs) == 2 and all("[gvgap] round 0:" in log.read_text() for log in logs)
+    assert len(logs) == 2 and all("round 0: accuracy=" in log.read_text() for log in logs)
     runs = pd.read_csv(sweep / "analysis" / "runs.csv")
     assert sorted(runs["verifier"]) == ["mc", "oracle"] and set(runs["model"]) == {"tiny-random-llama"}
     assert (runs["n_samples"] == 4).all() and (runs["task"] == "arithmetic").all()

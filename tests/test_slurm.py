@@ -37,7 +37,7 @@ def _multirun(tmp_path, launcher_args):
     logs = sorted(sweep.glob(".submitit/*/*_log.out"))
     assert len(logs) == 2, "each job writes its own submitit log"
     for log in logs:
-        assert "[gvgap] round 0:" in log.read_text()
+        assert "round 0: accuracy=" in log.read_text()
     return sweep, logs
 
 

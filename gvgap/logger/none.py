@@ -2,7 +2,7 @@
 
 The interface every logger follows: start(config, run_dir) once, log_round(t, metrics,
 round_dir) for every round the pipeline holds, finished or restored from disk on resume
-(a logger that mirrors to a service skips rounds it has sent already), finish() at the end.
+(a logger that mirrors to a service skips rounds it has sent already), finish(failed) at the end.
 """
 
 from __future__ import annotations
@@ -26,5 +26,5 @@ class NullLogger:
         """metrics: round t's metrics.json; round_dir: its folder (generations.parquet with
         the weights, verifications.parquet), for loggers that show samples."""
 
-    def finish(self) -> None:
-        pass
+    def finish(self, failed: bool = False) -> None:
+        """failed: the run stopped on an error (a service marks the run failed)."""

@@ -110,11 +110,8 @@ class WandbLogger(NullLogger):
         self.state["rounds"] = sorted(set(self.state["rounds"]) | {t})
         write_state(self.run_dir, self.state)
 
-    def finish(self) -> None:
+    def finish(self, failed: bool = False) -> None:
         if self.run is not None:
-            import sys
-
-            failed = sys.exc_info()[0] is not None  # called from the pipeline's `finally`
             self.run.finish(exit_code=1 if failed else 0)
             self.run = None
 
