@@ -432,8 +432,17 @@ def bench_steps(args, model_path, prompts, res):
         f"{out['ours_short_ms']:.0f} ms @8 (x{out['ours_long_over_short']:.2f}); HF {out['hf_long_ms']:.0f} vs "
         f"{out['hf_short_ms']:.0f} ms; full sort {out['sort_ms']:.1f} ms vs fast top-p {out['fast_top_p_ms']:.1f} ms")
     fl = model_flops(model.config)
-    res.setdefault("flops", {})["decode_step_flops_at_long"] = B * (
-        fl["linear"] + fl["head"] + fl["attn_per_ctx"] * (len(ids) + 1))
+    step_flops = B * (fl["linear"] + fl["head"] + fl["attn_per_ctx"] * (len(ids) + 1))
+    res.setdefault("flops", {})["decode_step_flops_at_long"] = step_flops
+    from benchmarks.decode_profile import profile_steps
+
+    bd = profile_steps(dec, ids, B, steps)
+    pk = res["peak_gflops"][res["dtype"]]
+    bd["fraction_of_peak"] = step_flops / (bd["step_ms_median"] / 1e3) / 1e9 / pk
+    res["decode_step_breakdown"] = bd
+    res["fraction_of_peak"] = {"decode_step": bd["fraction_of_peak"], "peak_gflops": pk, "dtype": res["dtype"]}
+    log(f"decode step breakdown ({B} rows @{len(ids)}): " + ", ".join(f"{k} {v:.1f} ms" for k, v in bd["ms"].items())
+        + f"; {100 * bd['fraction_of_peak']:.1f}% of the {res['dtype']} peak")
     del eng
     gc.collect()
 
@@ -450,6 +459,7 @@ def bench_flops(res):
         out["single_step_gflops"] = st
         out["single_step_fraction"] = st / pk
     res["flop_utilisation"] = out
+    res.setdefault("fraction_of_peak", {}).update(generation_end_to_end=e2e / pk, generation_decode=dec / pk)
     log(f"FLOP/s: end-to-end {e2e:.1f} GFLOP/s = {100 * e2e / pk:.1f}% of the {res['dtype']} peak {pk:.1f}; "
         f"decode {dec:.1f} ({100 * dec / pk:.1f}%)")
 
