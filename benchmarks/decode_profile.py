@@ -99,3 +99,70 @@ def profile_steps(dec, ids: list[int], rows: int, steps: int, seed: int = 0) -> 
     return {"rows": rows, "cached": len(ids), "steps": steps, "step_ms_median": 1e3 * float(np.median(plain)),
             "timed_step_ms": tot, "ms": {k: round(v, 2) for k, v in parts.items()},
             "share": {k: round(v / tot, 3) for k, v in parts.items()}}
+
+
+def main(argv=None) -> None:
+    """`python -m benchmarks.decode_profile --model DIR --out FILE [...]`: the breakdown in a
+    fresh interpreter, so the OpenMP environment (e.g. OMP_WAIT_POLICY) can differ."""
+    import argparse
+    import json
+    import os
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--dtype", default="auto")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rows", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=6)
+    a = ap.parse_args(argv)
+    from gvgap.engines.hf import HFEngine
+
+    from benchmarks.workload import gsm8k_prompts
+
+    eng = HFEngine(a.model, fast=True, dtype=a.dtype, threads=a.threads, progress=False)
+    ids = eng.tokenizer(gsm8k_prompts(1)[0][0]).input_ids
+    out = profile_steps(eng.decoder, ids, a.rows, a.steps)
+    out["OMP_WAIT_POLICY"] = os.environ.get("OMP_WAIT_POLICY", "(default)")
+    tmp = a.out + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(out, f)
+    os.replace(tmp, a.out)
+
+
+def wait_policy_compare(model: str, dtype: str, threads: int, rows: int, steps: int, rounds: int = 1,
+                        timeout: int = 1200) -> dict:
+    """Step time with OpenMP's default wait policy vs OMP_WAIT_POLICY=PASSIVE, children
+    alternating (default, passive, default, ...). On a shared machine, threads that spin
+    at the end of every parallel region burn the time slices the busy other core needs."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    got: dict[str, list] = {"default": [], "passive": []}
+    with tempfile.TemporaryDirectory() as td:
+        for r in range(rounds):
+            for label in ("default", "passive"):
+                env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+                if label == "passive":
+                    env["OMP_WAIT_POLICY"] = "PASSIVE"
+                env["PYTHONPATH"] = str(root)
+                of = Path(td) / f"{label}{r}.json"
+                p = subprocess.run([sys.executable, "-m", "benchmarks.decode_profile", "--model", model, "--out",
+                                    str(of), "--dtype", dtype, "--threads", str(threads), "--rows", str(rows),
+                                    "--steps", str(steps)], cwd=root, env=env, capture_output=True, text=True,
+                                   timeout=timeout)
+                if p.returncode != 0 or not of.exists():
+                    return {"failed": (p.stderr or p.stdout)[-1500:]}
+                got[label].append(json.loads(of.read_text()))
+    med = {k: float(np.median([x["step_ms_median"] for x in v])) for k, v in got.items()}
+    return {"step_ms_median": med, "default_over_passive": med["default"] / med["passive"],
+            "runs": got, "threads": threads}
+
+
+if __name__ == "__main__":
+    main()

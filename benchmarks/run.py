@@ -441,6 +441,16 @@ def bench_steps(args, model_path, prompts, res):
     bd["fraction_of_peak"] = step_flops / (bd["step_ms_median"] / 1e3) / 1e9 / pk
     res["decode_step_breakdown"] = bd
     res["fraction_of_peak"] = {"decode_step": bd["fraction_of_peak"], "peak_gflops": pk, "dtype": res["dtype"]}
+    if args.threads > 1:  # OpenMP's spin-wait vs passive wait, side by side in fresh interpreters
+        from benchmarks.decode_profile import wait_policy_compare
+
+        wp = wait_policy_compare(model_path, res["dtype"], args.threads, B, steps, rounds=1 if args.quick else 2)
+        bd["wait_policy"] = wp
+        if "step_ms_median" in wp:
+            res["fraction_of_peak"]["decode_step_passive_wait"] = (
+                step_flops / (wp["step_ms_median"]["passive"] / 1e3) / 1e9 / pk)
+            log(f"  OMP wait policy: default {wp['step_ms_median']['default']:.0f} ms vs PASSIVE "
+                f"{wp['step_ms_median']['passive']:.0f} ms per step (x{wp['default_over_passive']:.2f})")
     log(f"decode step breakdown ({B} rows @{len(ids)}): " + ", ".join(f"{k} {v:.1f} ms" for k, v in bd["ms"].items())
         + f"; {100 * bd['fraction_of_peak']:.1f}% of the {res['dtype']} peak")
     del eng
