@@ -606,7 +606,8 @@ def machine(threads) -> dict:
     return {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": threads,
             "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "native_bf16": native_bf16(),
             "torch": torch.__version__, "transformers": transformers.__version__,
-            "python": platform.python_version(), "load_avg_start": list(os.getloadavg())}
+            "python": platform.python_version(), "load_avg_start": list(os.getloadavg()),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(default)")}
 
 
 def main(argv=None) -> dict:

@@ -76,8 +76,9 @@ class FastDecoder:
         self.eos = eos
         self.stats = {"steps": 0, "rows_sum": 0, "prefill_tokens": 0, "compactions": 0, "decode_s": 0.0,
                       "attn_ctx": 0}
-        # scoring runs the final norm + LM head in float32 (gvgap.engines.fp32_head);
-        # False scores with the model's own head (the benchmark's "before")
+        # scoring keeps activations, final norm and LM head in float32, matmuls in the
+        # model's dtype (gvgap.engines.fp32_head); False scores in the model's own dtype
+        # (the benchmark's "before")
         self.fp32_scores = True
         self._head32 = None
 
@@ -181,7 +182,7 @@ class FastDecoder:
         from gvgap.engines.fp32_head import Float32Head
 
         if self.fp32_scores and self._head32 is None:
-            self._head32 = Float32Head(self.model)
+            self._head32 = Float32Head(self.model, body=True)
         with torch.inference_mode(), (self._head32 if self.fp32_scores else nullcontext()):
             for group, tl in self._prefix_groups(prompt_ids):
                 trunk = self._prefill_trunk(prompt_ids[group[0]][:tl]) if tl else None
