@@ -4,8 +4,8 @@ A tiny random Llama in bf16 whose head is scaled so that logits reach ~+-20, as 
 model's do (there bf16 rounds a logit by up to 0.06). The float32 reference is the same
 bf16-rounded weights run in float32, so the only difference is the arithmetic. Given
 the body's bf16 output, the float32 head must give the float64 logits to ~1e-5 where the
-bf16 head is off by > 0.02, scoring must use it, and it must leave the model as it found
-it.
+bf16 head is off by > 0.02; scoring (float32 activations too) must be clearly closer to
+the reference than bf16 scoring; and the model must be left as it was found.
 """
 
 from __future__ import annotations
@@ -73,10 +73,10 @@ def test_scoring_uses_the_float32_head(pair):
     old = bf.continuation_logprobs(PROMPTS, CONTS)
     bf.decoder.fp32_scores = True
     new = bf.continuation_logprobs(PROMPTS, CONTS)
-    # what is left is the bf16 body's own error (this random model's is large); the
-    # benchmark measures the end-to-end gain on SmolLM2 (benchmarks/precision.py)
-    assert np.abs(new - want).max() < np.abs(old - want).max()
-    assert not np.array_equal(new, old)
+    # float32 activations, bf16 matmuls: what is left is the bf16 rounding of matmul
+    # inputs and outputs (benchmarks/precision.py measures SmolLM2: 0.200 -> 0.080 nat)
+    err_old, err_new = np.abs(old - want).max(), np.abs(new - want).max()
+    assert err_new < 0.75 * err_old, (err_new, err_old)  # this random model: 0.31 -> 0.19
     assert bf.model.get_output_embeddings()(torch.zeros(1, 64, dtype=torch.bfloat16)).dtype == torch.bfloat16
 
 
