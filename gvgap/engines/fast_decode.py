@@ -76,6 +76,11 @@ class FastDecoder:
         self.eos = eos
         self.stats = {"steps": 0, "rows_sum": 0, "prefill_tokens": 0, "compactions": 0, "decode_s": 0.0,
                       "attn_ctx": 0}
+        # scoring keeps activations, final norm and LM head in float32, matmuls in the
+        # model's dtype (gvgap.engines.fp32_head); False scores in the model's own dtype
+        # (the benchmark's "before")
+        self.fp32_scores = True
+        self._head32 = None
 
     # -- model calls (also used by DecodeBatch, prefix_scoring and the benchmarks) ----------
     def _forward(self, ctx: SharedPrefixContext, ids: torch.Tensor, keep=None) -> torch.Tensor:
@@ -172,7 +177,13 @@ class FastDecoder:
             return out
         if any(len(p) == 0 for p in prompt_ids):
             raise ValueError("continuation_logprobs: empty prompt (no tokens)")
-        with torch.inference_mode():
+        from contextlib import nullcontext
+
+        from gvgap.engines.fp32_head import Float32Head
+
+        if self.fp32_scores and self._head32 is None:
+            self._head32 = Float32Head(self.model, body=True)
+        with torch.inference_mode(), (self._head32 if self.fp32_scores else nullcontext()):
             for group, tl in self._prefix_groups(prompt_ids):
                 trunk = self._prefill_trunk(prompt_ids[group[0]][:tl]) if tl else None
                 for sub in self._length_buckets(group, prompt_ids, tl):
