@@ -23,7 +23,7 @@ commas (lists, thousands), no percent, no units: those go to math-verify.
   (not equal); anything close, including exactly equal, goes to math-verify.
 
 Identity with math-verify was checked on all MATH test golds with equivalent and wrong
-variants (`benchmarks/rational_identity.py`) and on edge cases (tests).
+variants (`benchmarks/grading_identity.py`) and on edge cases (tests).
 """
 
 from __future__ import annotations
