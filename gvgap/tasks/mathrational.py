@@ -17,7 +17,8 @@ commas (lists, thousands), no percent, no units: those go to math-verify.
 
 * Neither side holds a decimal point: both are exact rationals; math-verify's parse is
   the same rational and its verdict is exact equality (a difference that sympy's
-  `chop` would hide is caught by `agree`), so the result is `a == b`.
+  `chop` would hide is caught by `agree`, when it is more than 1e-45 of the values'
+  size, which a bound on the denominators and sizes ensures), so the result is `a == b`.
 * A decimal on either side: math-verify compares floats rounded to 6 places (then
   6 significant digits). Only a difference far beyond both roundings is decided here
   (not equal); anything close, including exactly equal, goes to math-verify.
@@ -35,6 +36,7 @@ MAX_CHARS = 120  # longer strings go to math-verify
 MAX_DIGITS = 15  # per number literal: within a double's exact range
 ABS_GAP = 1.5e-6  # a decimal answer further than this (plus REL_GAP of its size) is wrong
 REL_GAP = 1e-12
+EXACT_BOUND = 10 ** 40
 _TOKEN = re.compile(r"\d+(?:\.\d+)?|\.\d+|\\frac|\\cdot|\\times|[-+/(){}]")
 
 
@@ -152,7 +154,11 @@ def rational_equal(gold: str, pred: str) -> bool | None:
         return None
     (a, ga), (b, pa) = g, p
     if not (ga or pa):
-        return a == b
+        if a == b:
+            return True
+        # unequal rationals differ by >= 1/(qa qb): relative to their size more than the
+        # 1e-45 below which `mathworker.agree` calls exact values equal
+        return False if a.denominator * b.denominator * max(abs(a), abs(b), 1) < EXACT_BOUND else None
     if abs(a - b) > Fraction(ABS_GAP) + Fraction(REL_GAP) * max(abs(a), abs(b)):
         return False
     return None
