@@ -87,21 +87,24 @@ class Ours:
     def __init__(self, timeout: float, workers: int):
         from gvgap.tasks import get_task
 
+        import gvgap.pipeline  # noqa: F401 - a run has imported it before it grades: off the clock
+
         self.task = get_task("math", timeout=timeout)
         self.workers = workers
         self.task.checker.start(workers)  # off the clock
         prefetch = self.task.prefetch
         self.task.prefetch = lambda ps, ts: prefetch(ps, ts, workers=workers)
-        self.seconds, self.cpu, self.distinct = 0.0, 0.0, 0
+        self.seconds, self.cpu, self.distinct, self.parent_cpu = 0.0, 0.0, 0, 0.0
 
     def grade(self, problems, texts) -> tuple[list, object]:
         from gvgap.pipeline import grade
 
-        task, c0, t0 = self.task, _cpu(self.task.checker), time.perf_counter()
+        task, c0, t0, p0 = self.task, _cpu(self.task.checker), time.perf_counter(), time.process_time()
         before = len(task.checker.cache)
         df = grade(task, problems, texts)
         self.seconds += time.perf_counter() - t0
         self.cpu += _cpu(self.task.checker) - c0
+        self.parent_cpu += time.process_time() - p0
         self.distinct += len(task.checker.cache) - before
         verdicts = [[task.checker.check(p.gold, task.extract_answer(c), p.question) for c in cs]
                     for p, cs in zip(problems, texts)]  # cache hits: what each row was graded from
@@ -111,14 +114,16 @@ class Ours:
         c = self.task.checker
         return {"seconds": self.seconds, "cpu_seconds": self.cpu, "math_verify_calls": c.n_verify,
                 "timeouts": c.n_timeouts, "worker_errors": c.n_errors, "workers": self.workers,
-                "distinct_keys": self.distinct}
+                "distinct_keys": self.distinct, "parent_cpu_seconds": self.parent_cpu}
 
 
-def compare(problems, serial, ours, df) -> tuple[list[dict], list[dict]]:
+def compare(problems, serial, ours, df) -> tuple[list[dict], list[dict], int]:
     """Every sample: the serial verdict against ours and against the DataFrame's utility
     and time-out columns. Returns (verdicts that differ, samples whose verdicts agree but
-    whose `how` differs: a check one path finished and the other cut at the time-out)."""
-    bad, how = [], []
+    whose `how` differs otherwise than by ours' rational fast path: a check one path
+    finished and the other cut at the time-out, number of samples ours decided by the
+    rational fast path where serial called math-verify)."""
+    bad, how, rational = [], [], 0
     flat = [(p, i, s, o) for p, ss, os_ in zip(problems, serial, ours) for i, (s, o) in enumerate(zip(ss, os_))]
     assert len(flat) == len(df)
     for (p, i, s, o), u, t in zip(flat, df["utility"], df["math_verify_timeout"]):
@@ -126,9 +131,11 @@ def compare(problems, serial, ours, df) -> tuple[list[dict], list[dict]]:
                "row_utility": u, "row_timeout": t}
         if s.equal != o.equal or float(o.equal) != u or float(o.timed_out) != t:
             bad.append(row)
+        elif o.how == "rational" and s.how == "math_verify":
+            rational += 1
         elif s.how != o.how:
             how.append(row)
-    return bad, how
+    return bad, how, rational
 
 
 def gsm8k_mix(rows: list[dict], n_prompts: int, n_samples: int, seed: int = 0):
@@ -185,14 +192,14 @@ def bench_grading(res: dict, quick: bool = False, prompts: int | None = None, sa
           f"per prompt; {blocks} blocks, serial then ours", flush=True)
     serial, ours = Serial(timeout), Ours(timeout, workers)
     load = _contention()
-    bad, how, accuracy = [], [], 0.0
+    bad, how, accuracy, rational = [], [], 0.0, 0
     size = -(-prompts // blocks)
     for b in range(0, prompts, size):
         ps, ts = problems[b:b + size], texts[b:b + size]
         sv = serial.grade(ps, ts)
         ov, df = ours.grade(ps, ts)
-        differ, labels = compare(ps, sv, ov, df)
-        bad, how = bad + differ, how + labels
+        differ, labels, fast = compare(ps, sv, ov, df)
+        bad, how, rational = bad + differ, how + labels, rational + fast
         accuracy += float(df["utility"].sum())
         print(f"[grading] prompts {b}-{b + len(ps) - 1}: serial {serial.seconds:.1f} s, ours {ours.seconds:.1f} s "
               f"so far", flush=True)
@@ -207,7 +214,7 @@ def bench_grading(res: dict, quick: bool = False, prompts: int | None = None, sa
            "serial": s, "ours": o, "speedup": s["seconds"] / o["seconds"],
            "cpu_ratio": s["cpu_seconds"] / o["cpu_seconds"], "verdicts_compared": n,
            "mismatches": len(bad), "verdicts_identical": not bad, "first_mismatches": bad[:MAX_MISMATCHES],
-           "how_differs": len(how), "first_how_differs": how[:MAX_MISMATCHES],
+           "how_differs": len(how), "first_how_differs": how[:MAX_MISMATCHES], "samples_by_rational_fast_path": rational,
            "accuracy": accuracy / n, **load.done(), "gsm8k": bench_gsm8k(8 if quick else 40, samples, data_dir)}
     res["grading"] = out
     res["grading_speedup"] = out["speedup"]

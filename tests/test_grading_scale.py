@@ -3,6 +3,8 @@ with the same verdicts as one check per sample; verdict-preserving worker speed-
 time-outs cut inside the worker or, failing that, by killing it."""
 
 import logging
+import os
+from pathlib import Path
 
 import pytest
 
@@ -15,6 +17,7 @@ from gvgap.tasks.mathsize import HUGE_DIGITS
 SLOW = f"\\sin(10^{{{HUGE_DIGITS - 1}}})\\cos(10^{{{HUGE_DIGITS - 2}}})"
 BUDGET = 4.0  # s per check: far above every other check here, even on a loaded machine
 LIST_Q = "Find all real numbers $x$ such that $f(x) = 0$. Enter all the solutions, separated by commas."
+DATA = Path(os.environ["GVGAP_DATA_DIR"])  # set by conftest
 COUNT_Q = "How many positive integers less than 100000 are there?"
 
 
@@ -67,7 +70,10 @@ def test_distinct_answers_once_give_the_per_sample_verdicts(caplog):
     serial, serial_calls, serial_timeouts = per_sample(problems, texts, timeout=BUDGET)
     with caplog.at_level(logging.WARNING, logger="gvgap.tasks.mathcheck"):
         ours, utilities, calls, timeouts = deduplicated(problems, texts, timeout=BUDGET)
-    assert ours == serial  # equal and how, sample by sample
+    assert [[v.equal for v in row] for row in ours] == [[v.equal for v in row] for row in serial]
+    # how, sample by sample: the same, except math-verify's verdicts ours knew by exact arithmetic
+    assert [[(v.how, w.how) for v, w in zip(a, b) if v.how != w.how] for a, b in zip(ours, serial)] == \
+        [[("rational", "math_verify")], [], [], []]  # 0.6 against 1/2
     assert utilities == [[float(v.equal) for v in row] for row in serial]
     assert [v.equal for v in serial[0]] == [True] * len(half) + [False] * 5
     assert [v.equal for v in serial[2][:3]] == [True] * 3 and serial[2][6].equal
@@ -148,3 +154,82 @@ def test_gsm8k_flexible_answer_is_the_last_number():
              "Costs $1,234.50 or 18. dollars", "x = 1/2 and .5 and 3.", "12\\,000 and 9", "the answer is 1,00"]
     assert [flexible_answer(t) for t in texts] == [last_number(t) for t in texts]
     assert flexible_answer(texts[0]) == "12000"
+
+
+# The exact rational fast path (`mathrational`): math-verify's verdict without parsing.
+# (gold, answer, fast-path verdict; None: outside the grammar or too close to call, so
+# math-verify decides).
+RATIONAL_CASES = [
+    ("34", "33+1", True), ("33", "33+1", False), ("\\frac{1}{2}", "--\\frac{1}{2}", True),
+    ("-\\frac{1}{2}", "--\\frac{1}{2}", False), ("5", "(5)", True), ("5", "{5}", True), ("5", "+5", True),
+    ("\\frac{1}{24}", "2/3/16", True), ("9", "6/2\\cdot3", True), ("1", "6/2\\cdot3", False),
+    ("\\frac12", "\\frac1{2}", True), ("\\frac{360}7", "\\frac{360}{7}", True), ("\\frac{360}7", "\\frac{320}7", False),
+    ("-6", "2\\cdot-3", True), ("6", "3\\times2\\times1", True), ("-1", "2+-3", True), ("0", "-0+0", True),
+    ("\\frac{7}{3}", "2+\\frac{1}{3}", True), ("-\\frac{3}{4}", "\\frac{3}{-4}", True), ("10", "(2+3)\\cdot2", True),
+    ("2", "\\frac{1}{2}\\cdot4", True), ("0.4", "2\\cdot0.4", False), ("\\frac{1}{3}", "0.3333", False),
+    ("3.14", "\\frac{22}{7}", False), ("2.5", "2.5+10", False),
+    # left to math-verify: a decimal close to the other side (math-verify: 1/3 = 0.333333 but not
+    # 0.333333+0), mixed numbers, juxtaposition, powers, units, division by zero, thousands
+    ("3.5", "2.5+1", None), ("0.8", "2\\cdot0.4", None), ("\\frac{1}{3}", "0.333333+0", None),
+    ("\\frac{3}{2}", "1\\frac{1}{2}", None), ("3", "3\\frac{3}{8}", None), ("10", "2(2+3)", None),
+    ("1000", "10^{3}", None), ("12", "12\\text{ cm}", None), ("1", "\\frac{1}{0}", None), ("1000", "1,000", None),
+    ("\\frac{1}{2}", "1\\div2", None), ("\\frac{1}{2}", "\\frac{1}{2", None), ("2", "\\frac123", None),
+]
+
+
+def test_rational_fast_path_reads_a_strict_grammar():
+    from gvgap.tasks.mathanswer import normalise
+    from gvgap.tasks.mathrational import rational_equal, read
+
+    assert [rational_equal(normalise(g), normalise(p)) for g, p, _ in RATIONAL_CASES] == [v for _, _, v in RATIONAL_CASES]
+    assert read("2/3/16")[0] == read("\\frac{1}{24}")[0] and read("6/2\\cdot3")[0] == 9  # left to right
+    assert read("1.5+1")[1] and not read("\\frac{3}{2}+1")[1]  # whether a decimal point appears
+    assert read("1" * 16) is None and read("(" * 30 + "1" + ")" * 30) is None  # bounded sizes
+
+
+def test_rational_fast_path_gives_math_verify_verdicts():
+    """Every case the fast path decides, and the ones it leaves open, against the plain
+    checker (string/number paths, then math-verify without speed-ups)."""
+    pairs = [(g, p) for g, p, _ in RATIONAL_CASES]
+    with MathChecker(timeout=5.0, cache_size=0, shortcuts=False) as plain, MathChecker(timeout=5.0, cache_size=0) as fast:
+        want = [plain.check(g, p) for g, p in pairs]
+        got = [fast.check(g, p) for g, p in pairs]
+        decided = [v is not None for _, _, v in RATIONAL_CASES]
+        assert plain.n_verify - fast.n_verify == sum(decided)  # each decided pair: one math-verify call saved
+    assert [v.equal for v in got] == [v.equal for v in want]
+    assert [v.how == "rational" for v in got] == decided
+    assert all(w.how != "rational" for w in want)  # the reference never takes the fast path
+    assert [w.equal for w, d in zip(want, decided) if d] == [v for _, _, v in RATIONAL_CASES if v is not None]
+
+
+def test_rational_fast_path_agrees_with_math_verify_on_math_golds():
+    """A seeded sample of MATH test golds with equal and wrong spellings
+    (`benchmarks.grading_identity`, which runs the same over all 5000)."""
+    import random
+
+    from benchmarks.grading_identity import pairs_for
+    from gvgap.data import load_rows
+    from gvgap.tasks.mathanswer import cheap_equal, last_boxed, normalise
+    from gvgap.tasks.mathrational import rational_equal
+
+    rows = load_rows("math", "test", "local", str(DATA))
+    golds = [g for g in (last_boxed(r["solution"]) for r in rows) if g]
+    rng = random.Random(1)
+    chosen = rng.sample(golds, 25)
+    pairs = [(g, p) for g in chosen for p in pairs_for(g, golds[:200], rng)
+             if cheap_equal(g, p) is None and rational_equal(normalise(g), normalise(p)) is not None]
+    assert len(pairs) >= 50 and len({g for g, _ in pairs}) >= 8
+    with MathChecker(timeout=5.0, cache_size=0, shortcuts=False) as plain:
+        want = [plain.check(g, p).equal for g, p in pairs]
+    got = [rational_equal(normalise(g), normalise(p)) for g, p in pairs]
+    assert got == want
+    assert True in got and False in got
+
+
+def test_rational_fast_path_leaves_differences_below_agrees_resolution_open():
+    from gvgap.tasks.mathrational import rational_equal
+
+    big = "999999999999999\\cdot999999999999999\\cdot999999999999999"  # ~1e45, exact
+    assert rational_equal(big, big + "+0") is True
+    assert rational_equal(big, big + "+1") is None  # 1e-45 of the size: math-verify decides
+    assert rational_equal("\\frac{1}{999999999999}", "\\frac{1}{999999999998}") is False

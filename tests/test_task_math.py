@@ -215,8 +215,8 @@ def test_slow_sympy_input_times_out_and_recovers():
         assert task.n_timeouts == 1  # cached: not re-run, not re-counted
         assert task.checker._proc is worker and worker.poll() is None  # interrupted, not restarted
         assert task.utility(Problem(id="u", question="q", gold="x^2+2x+1"), fa("(x+1)^2")) == 1.0
-        assert task.utility(p, fa("\\sin(10^{99998})")) == 0.0
-        assert task.n_timeouts == 2
+        again = task.checker.check(p.gold, "\\sin(10^{99998})")  # cut, or finished with pi's digits cached
+        assert not again.equal and task.n_timeouts == 1 + again.timed_out
     finally:
         task.close()
     assert task.checker._proc is None

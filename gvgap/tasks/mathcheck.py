@@ -1,25 +1,23 @@
 """MATH answer equivalence: exact, cached, time-bounded and spread over cores.
 
-`math-verify` (sympy) decides what the string-level checks in `mathanswer` leave open,
-but it can hang on adversarial input and its own SIGALRM time-out only works on the main
-thread. So every math-verify call runs in a persistent worker subprocess (`python -c`,
-serving `mathworker.serve` over a pipe). A check has a wall-clock budget: the worker's
-own alarm interrupts it (answer "timeout", the worker stays warm), and a worker that does
-not answer within a grace period after that is killed and restarted. A timed-out check
-counts as not equal and is logged. The parent never imports sympy. (A process-pool
-library was tried: its spawn start method re-runs a user's unguarded main script, and
-fork copies a parent that may hold torch threads; a `python -c` worker has neither
-problem.)
+`math-verify` (sympy) decides what the string-level checks in `mathanswer` and the exact
+rational arithmetic of `mathrational` leave open, but it can hang on adversarial input
+and its own SIGALRM time-out only works on the main thread. So every math-verify call
+runs in a persistent worker subprocess (`python -c`, serving `mathworker.serve` over a
+pipe). A check has a wall-clock budget: the worker's own alarm interrupts it (answer
+"timeout", the worker stays warm); a worker that does not answer within a grace period
+after that is killed and restarted. A timed-out check counts as not equal and is logged.
+The parent never imports sympy. (A process pool was tried: spawn re-runs a user's
+unguarded main script, fork copies a parent that may hold torch threads.)
 
-Verdicts are cached by (prepared gold, prepared answer, list mode): within a batch each
-distinct normalised answer of a prompt is graded once, and the string-level fast paths
-run before any symbolic check. The verdict is a function of the key alone, so the same
-answer string is right for one gold and wrong for another.
+Verdicts are cached by (prepared gold, prepared answer, list mode), a key the verdict is
+a function of: each distinct normalised answer of a prompt is graded once.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import os
@@ -35,6 +33,7 @@ from pathlib import Path
 
 from gvgap.tasks.mathanswer import (cheap_equal, final_answer, for_verify, is_huge, last_boxed, list_mode,
                                     normalise, prepare)
+from gvgap.tasks.mathrational import rational_equal
 
 __all__ = ["MathChecker", "Verdict", "cheap_equal", "final_answer", "last_boxed", "list_mode", "normalise"]
 log = logging.getLogger(__name__)
@@ -45,7 +44,7 @@ GRACE = 2.0  # s a worker may take beyond the budget to answer "timeout" before 
 @dataclass(frozen=True)
 class Verdict:
     equal: bool
-    how: str  # "string", "number", "tower", "math_verify", "numeric", "unparsed", "timeout", "error", "too_long", "none"
+    how: str  # "string", "number", "tower", "rational", "math_verify", "numeric", "unparsed", "timeout", "error", "too_long", "none"
 
     @property
     def timed_out(self) -> bool:
@@ -67,7 +66,8 @@ class MathChecker:
     (least recently used out first), and never fewer than the last batch's, so that a
     batch graded by `check_many` is still there for per-sample look-ups; 0 turns the
     cache off (every call grades afresh). `shortcuts=False` runs the workers without
-    `mathfast`'s speed-ups (same verdicts, slower: the reference for the benchmark).
+    `mathfast`'s speed-ups and without the `mathrational` fast path (same verdicts,
+    slower: the reference for the benchmark).
     Call `close()` (or rely on exit) to stop the workers.
     """
 
@@ -96,6 +96,12 @@ class MathChecker:
     def check(self, gold: str, pred: str | None, question: str | None = None) -> Verdict:
         """Whether `pred` is equivalent to `gold`; `question` (the problem text) decides
         whether `30,150` is a list or one number (see `mathanswer.list_mode`)."""
+        key = self.key(gold, pred, question)
+        with self._lock:  # a cache hit (the look-ups after a prefetch): the batch path's result, cheaper
+            if key is not None and (hit := self.cache.get(key)) is not None:
+                self.n_cached += 1
+                self.cache.move_to_end(key)
+                return hit
         return self.check_many([(gold, pred)], [question])[0]
 
     def equivalent(self, gold: str, pred: str | None, question: str | None = None) -> bool:
@@ -142,10 +148,8 @@ class MathChecker:
             proc.wait()
         if proc is not None:
             for f in (proc.stdin, proc.stdout):
-                try:
+                with contextlib.suppress(OSError):
                     f.close()
-                except OSError:
-                    pass
 
     def __enter__(self) -> "MathChecker":
         return self
@@ -154,10 +158,8 @@ class MathChecker:
         self.close()
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # interpreter shutdown
             self.close()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
-            pass
 
     # internals ------------------------------------------------------------------------
     def _keep(self, found: dict[Key, Verdict]) -> None:
@@ -185,6 +187,8 @@ class MathChecker:
             return Verdict(quick, "tower" if is_huge(gold) or is_huge(pred) else "number")
         if len(pred) > self.max_answer_chars:
             return Verdict(False, "too_long")
+        if self.shortcuts and (exact := rational_equal(normalise(gold), normalise(pred))) is not None:
+            return Verdict(exact, "rational")  # math-verify's verdict, known without parsing
         return None
 
     def _verify_all(self, keys: list[Key], workers: int) -> list[Verdict]:
@@ -219,10 +223,9 @@ class MathChecker:
         for t in threads:
             t.join()
         for helper in team[1:]:
-            self.n_timeouts += helper.n_timeouts
-            self.n_errors += helper.n_errors
-            self.n_verify += helper.n_verify
-            helper.n_timeouts = helper.n_errors = helper.n_verify = 0
+            for name in ("n_timeouts", "n_errors", "n_verify"):
+                setattr(self, name, getattr(self, name) + getattr(helper, name))
+                setattr(helper, name, 0)
         return out
 
     def _team(self, workers: int) -> list["MathChecker"]:
