@@ -110,9 +110,11 @@ def first_token_error(eng, prompt_ids: list[list[int]]) -> dict:
         segs = {TRUNK: trunk} if trunk is not None else {}
         tree, flat, ref = [], [], []
         for members, gl in groups:
-            head = prefill_rows(dec, segs, [tuple(segs)], [tl], [prompt_ids[members[0]][tl:gl]])[0][0]
+            level = dict(segs)
+            if gl > tl:  # the group's prefix after the trunk
+                level[1] = prefill_rows(dec, segs, [tuple(segs)], [tl], [prompt_ids[members[0]][tl:gl]])[0][0]
             rows = [prompt_ids[i] for i in members]
-            tree.append(prefill_rows(dec, {**segs, 1: head}, [tuple(segs) + (1,)] * len(rows), [gl] * len(rows),
+            tree.append(prefill_rows(dec, level, [tuple(level)] * len(rows), [gl] * len(rows),
                                      [r[gl:] for r in rows])[1])
             flat.append(dec._prefill_branches(trunk, [r[tl:] for r in rows], tl)[1])
             ref += [eng.model(input_ids=torch.tensor([r])).logits[0, -1].float() for r in rows]
