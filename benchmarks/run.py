@@ -637,7 +637,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--precision-problems", type=int, default=None, help="bf16 error table: problems (16)")
     ap.add_argument("--precision-samples", type=int, default=None, help="bf16 error table: samples each (16)")
     ap.add_argument("--precision-check", type=int, default=None, help="prompts checking the fp32 reference (8)")
-    ap.add_argument("--skip", default="", help="comma list of sections to skip: generation,vllm,steps,precision,verify,metrics,grading,cli")
+    ap.add_argument("--skip", default="", help="comma list of sections to skip: generation,vllm,steps,precision,verify,cot,metrics,grading,cli")
     ap.add_argument("--cli-timeout", type=int, default=900)
     ap.add_argument("--data-dir", default=None)
     args = ap.parse_args(argv)
@@ -695,6 +695,10 @@ def main(argv=None) -> dict:
             bench_precision(args, model_path, questions, res["_texts"], res, log)
         if "verify" not in skip:
             bench_verification(args, model_path, questions, res)
+    if "cot" not in skip:  # CoT verification with the two-level prefix (benchmarks/cot_verification.py)
+        from benchmarks.cot_verification import bench_into
+
+        bench_into(res, args, model_path, questions)
     res.pop("_texts", None)
     if "metrics" not in skip:
         bench_metrics(args, res)

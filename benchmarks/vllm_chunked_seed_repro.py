@@ -20,7 +20,7 @@ def main() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "2")
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from gvgap.engines.models import cache_dir
+    from gvgap.model.sources import cache_dir
 
     path = str(cache_dir() / "models" / "smollm2-135m-instruct")  # converted by any gvgap run
     from vllm import LLM, SamplingParams

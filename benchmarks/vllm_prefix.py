@@ -72,7 +72,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--timeout", type=int, default=1800)
     args = ap.parse_args(argv)
     from benchmarks.workload import STOP, gsm8k_prompts, mc_template
-    from gvgap.engines.models import resolve_model
+    from gvgap.model.sources import resolve_model
 
     import yaml
 

@@ -152,13 +152,18 @@ class DecodeBatch:
             if self.max_new == 1 or self.stops(seq):
                 self.retire(p, j, seq)
                 continue
-            if self.shared:
-                self.ctx.set_row(s, (TRUNK, pr.sid) if self.trunk is not None else (pr.sid,), len(pr.ids))
-            else:
-                self.ctx.set_row(s, (), 0, init=pr.full)
+            self._place(s, p)
             self.slot[s] = (p, j, seq)
             return True
         return False
+
+    def _place(self, s: int, p: int) -> None:
+        """Point slot s at prompt p's prefix KV (gvgap.engines.prefix_tree overrides it)."""
+        pr = self.prompts[p]
+        if self.shared:
+            self.ctx.set_row(s, (TRUNK, pr.sid) if self.trunk is not None else (pr.sid,), len(pr.ids))
+        else:
+            self.ctx.set_row(s, (), 0, init=pr.full)
 
     def _prefill(self, p: int) -> None:
         """Prefill prompt p's remainder after the trunk, with the next waiting prompts

@@ -14,6 +14,11 @@ prompts):
 `FastDecoder.score_ids` -- MC verification (log p(continuation | prompt)): prompts that
 share a prefix are grouped and the prefix prefilled once (gvgap.engines.prefix_scoring).
 
+With `prefix_tree` (default) the decode loop is gvgap.engines.prefix_tree's: prompts
+that share more than the trunk (verification prompts: instruction -> problem ->
+solution) share that level too, and with n == 1 each prompt's own remainder sits in its
+row's private KV.
+
 `attention="standard"` keeps the same loop but copies the prompt's KV into every row
 (what `generate` + `DynamicCache.batch_repeat_interleave` does): a reference for tests
 and the benchmark's middle row.
@@ -38,7 +43,8 @@ class FastDecoder:
 
     def __init__(self, model, tokenizer, *, max_rows: int = 32, kv_budget_mb: float = 2048,
                  attention: str = "shared_prefix", sampler: str = "fast", prefill_tokens: int = 4096,
-                 min_shared: int = 16, topk: int = 64, skinny_linear: bool = True, progress=None):
+                 min_shared: int = 16, topk: int = 64, skinny_linear: bool = True, prefix_tree: bool = True,
+                 progress=None):
         if attention not in ("shared_prefix", "standard"):
             raise ValueError(f"engine.attention: {attention!r} is not shared_prefix or standard")
         if sampler not in ("fast", "reference"):
@@ -53,6 +59,7 @@ class FastDecoder:
         self.prefill_tokens = int(prefill_tokens)
         self.min_shared = int(min_shared)
         self.topk = int(topk)
+        self.prefix_tree = bool(prefix_tree)  # generate_ids: two-level prefixes (gvgap.engines.prefix_tree)
         self.progress = progress  # callable(n_done) or None
         name = register()
         if model.config._attn_implementation != name:
@@ -166,8 +173,11 @@ class FastDecoder:
             return [[[] for _ in range(n)] for _ in range(P)]
         if any(len(p) == 0 for p in prompt_ids):
             raise ValueError("generate: empty prompt (no tokens)")
+        batch = DecodeBatch
+        if self.prefix_tree and self.attention == "shared_prefix":
+            from gvgap.engines.prefix_tree import TreeDecodeBatch as batch
         with torch.inference_mode():
-            return DecodeBatch(self, prompt_ids, params, seeds).run()
+            return batch(self, prompt_ids, params, seeds).run()
 
     def score_ids(self, prompt_ids: list[list[int]], cont_ids: list[list[int]]) -> np.ndarray:
         """log p(cont | prompt) summed over the continuation's tokens: [P, C] float64."""

@@ -32,6 +32,7 @@ class HFEngine:
         dtype, device, batch_size, threads, progress = c.dtype, c.device, c.batch_size, c.threads, c.progress
         fast, attention, sampler, max_rows, kv_budget_mb = c.fast, c.attention, c.sampler, c.max_rows, c.kv_budget_mb
         prefill_tokens, min_shared, topk, skinny_linear = c.prefill_tokens, c.min_shared, c.topk, c.skinny_linear
+        prefix_tree = c.prefix_tree
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -66,7 +67,7 @@ class HFEngine:
             self.decoder = FastDecoder(
                 self.model, self.tokenizer, max_rows=int(max_rows or self.batch_size), kv_budget_mb=kv_budget_mb,
                 attention=attention, sampler=sampler, prefill_tokens=prefill_tokens,
-                min_shared=min_shared, topk=topk, skinny_linear=skinny_linear,
+                min_shared=min_shared, topk=topk, skinny_linear=skinny_linear, prefix_tree=prefix_tree,
             )
 
     def close(self) -> None:

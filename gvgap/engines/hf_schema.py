@@ -35,6 +35,9 @@ class HFEngineConfig:
     prefill_tokens: int = 4096  # most (padded) prompt tokens per prefill/scoring forward
     min_shared: int = 16  # shortest common prompt prefix worth prefilling once
     topk: int = 64  # first k tried by the fast top-p sampler
+    # two-level prefix sharing in generate (trunk -> per-group prefix -> own remainder; the
+    # CoT verification workload); false: one shared trunk + one KV segment per prompt
+    prefix_tree: bool = True
     skinny_linear: bool = True  # float32 CPU: small-batch linears as (W @ x^T)^T (faster with MKL)
 
     def __post_init__(self):
