@@ -89,6 +89,16 @@ class PromptState:
         self.outs: list[list[int] | None] = [None] * n
 
 
+def prompt_states(prompt_ids: list[list[int]], seeds: list[int], n: int, max_new: int) -> list[PromptState]:
+    """Each prompt's state with its own seeded uniforms [n, max_new]: a sample's draws
+    depend on its prompt's seed only, not on batching or refills."""
+    out = []
+    for ids, seed in zip(prompt_ids, seeds):
+        g = torch.Generator().manual_seed(int(seed))
+        out.append(PromptState(ids, torch.rand(n, max_new, generator=g, dtype=torch.float64), n))
+    return out
+
+
 class DecodeBatch:
     """Samples params.n continuations of every prompt with the model calls of `dec`
     (a FastDecoder). `run()` returns token ids [P][n] (EOS not included)."""
@@ -102,11 +112,7 @@ class DecodeBatch:
         tl = min(tl, min(map(len, prompt_ids)) - 1)  # every prompt keeps >= 1 token of its own
         self.tl = tl if tl >= dec.min_shared else 0
         self.trunk = dec._prefill_trunk(prompt_ids[0][: self.tl]) if self.tl else None
-        self.prompts = []
-        for ids, seed in zip(prompt_ids, seeds):
-            g = torch.Generator().manual_seed(int(seed))
-            self.prompts.append(PromptState(ids, torch.rand(self.n, self.max_new, generator=g, dtype=torch.float64),
-                                            self.n))
+        self.prompts = prompt_states(prompt_ids, seeds, self.n, self.max_new)
         cap = self.max_new + 1 if self.shared else max(map(len, prompt_ids)) + self.max_new + 1
         self.rows = max(1, min(dec.max_rows, int(dec.kv_budget // (dec._token_bytes() * cap))))
         self.ctx = SharedPrefixContext(dec.n_layers, self.rows, cap)

@@ -32,7 +32,7 @@ import torch
 from gvgap.engines.decode_batch import (
     TRUNK,
     DecodeBatch,
-    PromptState,
+    prompt_states,
     StopMatcher,
     common_prefix_len,
 )
@@ -97,11 +97,7 @@ class TreeDecodeBatch(DecodeBatch):
         P = len(prompt_ids)
         self.tl, groups = prefix_tree(prompt_ids, dec.min_shared)
         self.trunk = dec._prefill_trunk(prompt_ids[0][: self.tl]) if self.tl else None
-        self.prompts = []
-        for ids, seed in zip(prompt_ids, seeds):
-            g = torch.Generator().manual_seed(int(seed))
-            self.prompts.append(PromptState(ids, torch.rand(self.n, self.max_new, generator=g, dtype=torch.float64),
-                                            self.n))
+        self.prompts = prompt_states(prompt_ids, seeds, self.n, self.max_new)
         self.group_of = [0] * P
         self.glen = [gl for _, gl in groups]  # group prefix end (absolute position)
         self.gleft = [len(m) * self.n for m, _ in groups]  # samples not yet retired
