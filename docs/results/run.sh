@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# The runs behind docs/results.md (SmolLM2-135M-Instruct and Gemma-3 270M on CPU).
+#   bash docs/results/run.sh heldout0|verifiers|cross|iterative_oracle|iterative_mc|all
+# (on the shared 2-core machine they ran as three parallel chains: iterative_oracle,
+# iterative_mc, and "heldout0 verifiers cross")
+# Each run writes outputs/results/<study>/<name>/ (git-ignored) and, beside it,
+# <name>.cmd (the command), <name>.time (/usr/bin/time -v: CPU and wall time) and
+# <name>.load (load averages before and after: the machine's contention).
+# Then: python -m gvgap.analyze results outputs/results out=docs/results.md
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=${PY:-python}
+OUT=outputs/results
+COMMON="logger=none generation.n_samples=8 generation.max_new_tokens=64"
+
+run() {  # run <folder> <gvgap arguments...>: one timed run
+  local dir=$1; shift
+  if [ -e "$dir.time" ]; then echo "done already: $dir"; return; fi
+  mkdir -p "$(dirname "$dir")"
+  echo "$PY -m gvgap $*" > "$dir.cmd"
+  uptime > "$dir.load"
+  /usr/bin/time -v -o "$dir.time" "$PY" -m gvgap "$@" > "$dir.log" 2>&1 || { echo "FAILED: $dir (see $dir.log)"; mv "$dir.time" "$dir.failed"; }
+  uptime >> "$dir.load"
+}
+
+verifiers() {  # study 3: one generation set (32 prompts x 8), five verifiers; judgements <= 64 tokens
+  local base="$COMMON task.limit=32 updater=none"
+  local short="verifier.max_new_tokens=64"
+  run $OUT/verifiers/mc $base verifier=mc weight_fn=quantile weight_fn.q=0.8 run_dir=$OUT/verifiers/mc
+  run $OUT/verifiers/oracle $base verifier=oracle weight_fn=threshold weight_fn.tau=1 run_dir=$OUT/verifiers/oracle
+  run $OUT/verifiers/cot_binary $base verifier=cot_binary $short weight_fn=threshold weight_fn.tau=1 run_dir=$OUT/verifiers/cot_binary
+  run $OUT/verifiers/cot_score $base verifier=cot_score $short weight_fn=threshold weight_fn.tau=8 run_dir=$OUT/verifiers/cot_score
+  run $OUT/verifiers/tournament $base verifier=tournament $short verifier.rounds=3 weight_fn=tournament weight_fn.round=3 \
+    run_dir=$OUT/verifiers/tournament
+}
+
+cross() {  # study 2: generator x verifier model, MC (top 0.8), one Hydra multirun
+  run $OUT/cross/sweep -m experiment=cross_cpu hydra.sweep.dir=$OUT/cross/sweep
+}
+
+heldout() {  # heldout <verifier> <weights> <round>: round t's model on 32 held-out prompts x 8
+  local v=$1 wf=$2 t=$3 model=""  # seed=1 draws other problems (and other samples)
+  if [ "$t" -gt 0 ]; then
+    model="model.source=local model.path=$PWD/$OUT/iterative/$v/round_0$((t - 1))/model model.name=smollm2-135m-$v-r$t"
+  fi
+  run $OUT/heldout/$v/r$t $COMMON task.limit=32 seed=1 updater=none verifier=$v $wf $model run_dir=$OUT/heldout/$v/r$t
+}
+
+iterative() {  # study 1: 3 SFT updates (10 steps each) on 32 prompts x 8; the last model on held-out prompts
+  local v=$1 wf=$2
+  run $OUT/iterative/$v $COMMON task.limit=32 iterations=3 verifier=$v $wf updater=sft updater.max_steps=10 \
+    updater.learning_rate=2e-5 run_dir=$OUT/iterative/$v
+  heldout "$v" "$wf" 3
+}
+
+ORACLE="weight_fn=threshold weight_fn.tau=1"
+MC="weight_fn=quantile weight_fn.q=0.8"
+
+for step in "${@:-all}"; do
+  case "$step" in
+    heldout0) heldout oracle "$ORACLE" 0; heldout mc "$MC" 0 ;;
+    verifiers) verifiers ;;
+    cross) cross ;;
+    iterative_oracle) iterative oracle "$ORACLE" ;;
+    iterative_mc) iterative mc "$MC" ;;
+    all) verifiers; iterative oracle "$ORACLE"; iterative mc "$MC"; heldout oracle "$ORACLE" 0
+         heldout mc "$MC" 0; cross ;;
+    *) echo "usage: $0 heldout0|verifiers|cross|iterative_oracle|iterative_mc|all ..." >&2; exit 2 ;;
+  esac
+done

@@ -1,0 +1,243 @@
+"""docs/results.md from the run folders of the three CPU studies (issue 10), with no model
+loaded: `python -m gvgap.analyze results outputs/results out=docs/results.md`.
+
+Layout read under the root (docs/results/run.sh writes it):
+  iterative/<verifier>/        self-improvement runs (iterations > 0) on the trained-on prompts
+  heldout/<verifier>/r<t>/     round t's model (base model for t=0) on held-out prompts (seed=1)
+  cross/...                    generator x verifier-model runs (a Hydra multirun)
+  verifiers/<verifier>/        one generation set judged by each verifier
+  <any run>.cmd/.time/.load    the command, /usr/bin/time -v output, load averages before/after
+
+Intervals are 95% percentile bootstraps over prompts (the unit whose samples are not
+independent), drawn as gvgap.metrics.bootstrap_gap_ci draws them, so the gap interval
+here equals metrics.json's `gap_ci`. A round's change against round 0 is a paired
+bootstrap over the same prompts. "Within noise" means the interval contains 0.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gvgap import metrics as M
+from gvgap.analysis import figures, plots, tables
+from gvgap.analysis.runs import find_runs, load_round, read_config, read_rounds
+
+N_BOOT, LEVEL, SEED = 1000, 0.95, 0
+
+
+# -- intervals ---------------------------------------------------------------------------------
+def bootstrap_ci(per_prompt, n_boot: int = N_BOOT, level: float = LEVEL, seed: int = SEED) -> tuple[float, float]:
+    """Percentile bootstrap CI of the mean of per-prompt values [P] (resampling prompts),
+    with the draws of metrics.bootstrap_gap_ci for the same P, n_boot and seed."""
+    x = np.asarray(per_prompt, dtype=np.float64)
+    if x.size == 0:
+        return float("nan"), float("nan")
+    idx = np.random.default_rng(seed).integers(0, x.size, size=(n_boot, x.size))
+    tail = 100 * (1 - level) / 2
+    lo, hi = np.percentile(x[idx].mean(axis=1), [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+def per_prompt(u: np.ndarray, k: int | None = None, u_max: float = 1.0) -> np.ndarray:
+    """Per-prompt accuracy (k None) or unbiased pass@k of utilities [P, N]."""
+    if k is None:
+        return np.asarray(u, dtype=np.float64).mean(axis=1)
+    correct = np.asarray(u) >= u_max
+    return np.array([M.pass_at_k(correct.shape[1], int(c), k) for c in correct.sum(axis=1)])
+
+
+def fmt(v, lo=None, hi=None, d: int = 3) -> str:
+    if v is None or not np.isfinite(v):
+        return "n/a"
+    return f"{v:.{d}f}" if lo is None else f"{v:.{d}f} [{lo:.{d}f}, {hi:.{d}f}]"
+
+
+def noise(lo, hi) -> str:
+    return "within noise" if lo <= 0 <= hi else ("up" if lo > 0 else "down")
+
+
+# -- timing ------------------------------------------------------------------------------------
+def timing(path: Path) -> dict:
+    """CPU (user + system) and wall seconds from a /usr/bin/time -v file, load averages from .load."""
+    text = path.read_text() if path.exists() else ""
+
+    def grab(label):
+        m = re.search(rf"{re.escape(label)}:\s*(\S+)", text)
+        return m.group(1) if m else None
+
+    wall = grab("Elapsed (wall clock) time (h:mm:ss or m:ss)")
+    secs = sum(float(p) * 60 ** i for i, p in enumerate(reversed(wall.split(":")))) if wall else np.nan
+    cpu = float(grab("User time (seconds)") or "nan") + float(grab("System time (seconds)") or "nan")
+    load = path.with_suffix(".load")
+    avgs = re.findall(r"load average: ([\d.]+)", load.read_text()) if load.exists() else []
+    return {"cpu_s": cpu, "wall_s": secs, "load_start": avgs[0] if avgs else "?",
+            "load_end": avgs[1] if len(avgs) > 1 else "?"}
+
+
+def timings(root: Path) -> pd.DataFrame:
+    rows = [{"study": p.relative_to(root).parts[0], "run": str(p.relative_to(root).with_suffix("")), **timing(p)}
+            for p in sorted(root.rglob("*.time")) if "analysis" not in p.parts]
+    return pd.DataFrame(rows, columns=["study", "run", "cpu_s", "wall_s", "load_start", "load_end"])
+
+
+def commands(root: Path) -> list[str]:
+    return [p.read_text().strip() for p in sorted(root.rglob("*.cmd"))]
+
+
+# -- study 1: iterative self-improvement -------------------------------------------------------
+def heldout_round(run: Path) -> int:
+    """Round t of a held-out run: its model is round_{t-1}/model of the trained run (base: 0)."""
+    path = str((read_config(run).get("model") or {}).get("path") or "")
+    m = re.search(r"round_(\d+)/model/?$", path)
+    return int(m.group(1)) + 1 if m else 0
+
+
+def iterative_rows(root: Path) -> pd.DataFrame:
+    """One row per (verifier, prompts, round): accuracy, gap, pass@k with 95% CIs, and the
+    change of accuracy and of pass@N against round 0 (paired over the same prompts)."""
+    runs = []
+    for run in find_runs(root / "iterative") if (root / "iterative").is_dir() else []:
+        for t in range(len(read_rounds(run))):
+            runs.append((run.name, "trained-on", t, run, t))
+    for run in find_runs(root / "heldout") if (root / "heldout").is_dir() else []:
+        runs.append((run.parent.name, "held-out", heldout_round(run), run, 0))
+    rows, base = [], {}
+    for v, split, t, run, rd in sorted(runs, key=lambda r: (r[0], r[1] != "trained-on", r[2])):
+        m = read_rounds(run)[rd]
+        u = load_round(run, rd).utilities
+        n = u.shape[1]
+        acc, pk = per_prompt(u), per_prompt(u, n)
+        base.setdefault((v, split), (acc, pk)) if t == 0 else None
+        row = {"verifier": v, "prompts": split, "round": t, "n_prompts": u.shape[0], "n_samples": n,
+               "accuracy": m["accuracy"], "accuracy_ci": bootstrap_ci(acc), "gap": m["gap"],
+               "gap_ci": (m["gap_ci"]["low"], m["gap_ci"]["high"]), "pass@1": m["pass_at_k"]["1"],
+               f"pass@{n}": m["pass_at_k"][str(n)], "passN_ci": bootstrap_ci(pk), "k": n}
+        b = base.get((v, split))
+        if t > 0 and b is not None and len(b[0]) == len(acc):
+            row["d_accuracy"], row["d_accuracy_ci"] = float(np.mean(acc - b[0])), bootstrap_ci(acc - b[0])
+            row["d_passN"], row["d_passN_ci"] = float(np.mean(pk - b[1])), bootstrap_ci(pk - b[1])
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def iterative_table(df: pd.DataFrame) -> str:
+    lines = ["| verifier | prompts | round | accuracy [95% CI] | Δ accuracy vs round 0 | gap [95% CI] | pass@1 | "
+             "pass@N [95% CI] | Δ pass@N vs round 0 |", "|---|---|---|---|---|---|---|---|---|"]
+    for _, r in df.iterrows():
+        da = fmt(r["d_accuracy"], *r["d_accuracy_ci"]) + f" ({noise(*r['d_accuracy_ci'])})" \
+            if isinstance(r.get("d_accuracy_ci"), tuple) else "—"
+        dp = fmt(r["d_passN"], *r["d_passN_ci"]) + f" ({noise(*r['d_passN_ci'])})" \
+            if isinstance(r.get("d_passN_ci"), tuple) else "—"
+        lines.append(f"| {r['verifier']} | {r['prompts']} | {r['round']} | {fmt(r['accuracy'], *r['accuracy_ci'])} | "
+                     f"{da} | {fmt(r['gap'], *r['gap_ci'])} | {fmt(r['pass@1'])} | "
+                     f"{fmt(r[f'pass@{r.k}'], *r['passN_ci'])} (N={r.k}) | {dp} |")
+    return "\n".join(lines) + "\n"
+
+
+def iterative_figure(df: pd.DataFrame, path: Path) -> Path:
+    """Accuracy and pass@N per round, one line per (verifier, prompts), 95% CI bands."""
+    plt = plots._plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8))
+    for ax, (col, ci, title) in zip(axes, [("accuracy", "accuracy_ci", "accuracy (mean over samples)"),
+                                           ("passN", "passN_ci", "pass@N (N samples per prompt)")]):
+        for (v, split), g in df.groupby(["verifier", "prompts"], sort=False):
+            ys = g[f"pass@{g['k'].iloc[0]}"] if col == "passN" else g[col]
+            ax.plot(g["round"], ys, marker="o", ls="-" if split == "trained-on" else "--", label=f"{v}, {split}")
+            ax.fill_between(g["round"], [c[0] for c in g[ci]], [c[1] for c in g[ci]], alpha=0.15)
+        ax.set_xlabel("round t (updates so far)")
+        ax.set_xticks(sorted(df["round"].unique()))
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle("SmolLM2-135M, arithmetic: bands are 95% bootstrap intervals over prompts", fontsize=9)
+    return plots.save(fig, path)
+
+
+# -- studies 2 and 3: round-0 runs -------------------------------------------------------------
+def round0_rows(root: Path) -> pd.DataFrame:
+    """collect()'s rows of round 0 with the run's gap interval."""
+    df = tables.collect(root)
+    d = df[df["round"] == 0].copy()
+    d["gap_low"] = [read_rounds(root / r)[0]["gap_ci"]["low"] if r != "." else np.nan for r in d["run"]]
+    d["gap_high"] = [read_rounds(root / r)[0]["gap_ci"]["high"] if r != "." else np.nan for r in d["run"]]
+    return d.reset_index(drop=True)
+
+
+def verifier_table(d: pd.DataFrame) -> str:
+    lines = ["| generator | verifier | verifier model | weights | accuracy | weighted accuracy | gap [95% CI] | "
+             "gap noise | unparseable rate | AUROC |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for _, r in d.iterrows():
+        auroc = r.get("verifier_auroc")
+        lines.append(f"| {r['model']} | {r['verifier']} | {r['verifier_model']} | {r['weight_fn']} | "
+                     f"{fmt(r['accuracy'])} | {fmt(r['weighted_accuracy'])} | {fmt(r['gap'], r['gap_low'], r['gap_high'])} | "
+                     f"{noise(r['gap_low'], r['gap_high'])} | {fmt(r.get('unparseable_rate'))} | {fmt(auroc)} |")
+    return "\n".join(lines) + "\n"
+
+
+def gap_bars(d: pd.DataFrame, names: list[str], title: str, path: Path) -> Path:
+    plt = plots._plt()
+    fig, ax = plt.subplots(figsize=(1.2 * len(d) + 2.5, 3.4))
+    x = np.arange(len(d))
+    err = np.vstack([d["gap"] - d["gap_low"], d["gap_high"] - d["gap"]]) * 100
+    ax.bar(x, d["gap"] * 100, yerr=err, capsize=4, color="tab:blue", alpha=0.7)
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xticks(x, names, rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("gap (percentage points)")
+    ax.set_title(title, fontsize=9)
+    return plots.save(fig, path)
+
+
+# -- the document ------------------------------------------------------------------------------
+def write(root, out, notes=None) -> list[Path]:
+    """Write `out` (markdown) and its figures in <out without .md>/; returns the paths."""
+    from gvgap import artifacts as A
+
+    root, out = Path(root), Path(out)
+    fig_dir = out.with_suffix("")
+    rel = fig_dir.name
+    written, md = [], [
+        "# Results on CPU: SmolLM2-135M-Instruct and Gemma-3 270M", "",
+        f"Generated by `python -m gvgap.analyze results {root} out={out}` from the run folders "
+        "(do not edit by hand; the observations come from "
+        f"`{notes}`)." if notes else f"Generated by `python -m gvgap.analyze results {root} out={out}`.", "",
+        "Intervals: 95% percentile bootstrap over prompts (1000 resamples); a change against round 0 is "
+        "bootstrapped over the same prompts (paired). *within noise* = the interval contains 0.", ""]
+    if notes and Path(notes).exists():
+        md += ["## Observations", "", Path(notes).read_text().strip(), ""]
+
+    it = iterative_rows(root)
+    if len(it):
+        md += ["## 1. Iterative self-improvement (arithmetic, SFT, 3 updates)", "", iterative_table(it)]
+        written.append(iterative_figure(it, fig_dir / "iterative_ci.png"))
+        md += [f"![accuracy and pass@N per round]({rel}/iterative_ci.png)", ""]
+        df = tables.collect(root / "iterative")
+        paths = figures.plot_rounds(df, fig_dir / "iterative_rounds.png", fig_dir / "iterative_passk.png")
+        written += paths
+        md += [f"![{p.stem}]({rel}/{p.name})" for p in paths] + [""]
+    if (root / "cross").is_dir():
+        d = round0_rows(root / "cross")
+        md += ["## 2. Cross-verification: generator x verifier model (arithmetic, MC, top 0.8)", "",
+               verifier_table(d)]
+        for name, grid in tables.cross_grids(tables.collect(root / "cross")).items():
+            written.append(figures.plot_grid(grid, f"gap (%) of generator x verifier: {name}", fig_dir / f"cross_{name}.png"))
+            md += [tables.markdown(grid.reset_index(), 2), f"![cross {name}]({rel}/cross_{name}.png)", ""]
+    if (root / "verifiers").is_dir():
+        d = round0_rows(root / "verifiers")
+        md += ["## 3. Verifier comparison on one generation set (SmolLM2-135M, arithmetic)", "", verifier_table(d)]
+        written.append(gap_bars(d, list(d["verifier"]), "gap per verifier, 95% CI", fig_dir / "verifiers_gap.png"))
+        md += [f"![gap per verifier]({rel}/verifiers_gap.png)", ""]
+    tm = timings(root)
+    if len(tm):
+        md += ["## CPU time", "", "CPU = user + system seconds of the run's processes (/usr/bin/time -v); wall "
+               "= elapsed; load = the machine's 1-minute load average before and after (2 cores shared "
+               "with other jobs, so wall time is not a speed measurement).", "",
+               tables.markdown(tm, 0), tables.markdown(tm.groupby("study", as_index=False)[["cpu_s", "wall_s"]].sum(), 0)]
+    cmds = commands(root)
+    if cmds:
+        md += ["## Commands", "", "```bash", *cmds, f"python -m gvgap.analyze results {root} out={out}", "```", ""]
+    A.write_text("\n".join(md), out)
+    return [out, *written]
