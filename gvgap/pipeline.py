@@ -7,6 +7,10 @@ config never reuses a stale output. Generations and verifications are also kept 
 content-addressed cache, so a sweep that changes only the verifier or the weight function
 never samples again. With stage_processes on (gvgap.stage_process), generate, verify and
 update each run in a child process; the parent only measures.
+
+With task.train_split set, each round also generates, verifies and measures the train
+prompts in round_NN/train/ (same stages, keys and caches); the update trains on those
+only, and the round's metrics.json carries their metrics under `train`.
 """
 
 from __future__ import annotations
@@ -23,9 +27,10 @@ from gvgap import artifacts as A
 from gvgap import rundir_guard as G
 from gvgap.config import ConfigError, validate
 from gvgap.engines.base import SamplingParams
-from gvgap.model.sources import cache_dir, model_fingerprint, resolve_model
+from gvgap.model.sources import cache_dir, resolve_model
 from gvgap.measure import measure_round
 from gvgap.report import write_report
+from gvgap.stage_keys import PROMPT_SET_KEYS, generations_key, metrics_key, model_key, verifications_key
 from gvgap.stage_process import run_child, use_children
 from gvgap.tasks import get_task
 from gvgap.verifiers.base import VerifyInput
@@ -33,9 +38,22 @@ from gvgap.verifiers.base import VerifyInput
 log = logging.getLogger("gvgap")
 
 
+TRAIN_DIR = "train"  # round_NN/train/: the train prompts' stages when task.train_split is set
+
+
 def build_task(cfg: DictConfig):
-    options = {k: v for k, v in OmegaConf.to_container(cfg.task, resolve=True).items() if k not in ("name", "limit")}
+    skip = ("name", "limit", *PROMPT_SET_KEYS)
+    options = {k: v for k, v in OmegaConf.to_container(cfg.task, resolve=True).items() if k not in skip}
+    if cfg.task.get("train_limit") is not None:
+        options["train_limit"] = cfg.task.train_limit
     return get_task(cfg.task.name, num_shots=cfg.generation.num_shots, limit=cfg.task.limit, seed=cfg.seed, **options)
+
+
+def train_problems(cfg, task) -> list | None:
+    """The prompts D_t is built from when task.train_split is set; None: the evaluation
+    prompts themselves (the paper's Algorithm 1, one prompt set X)."""
+    split = cfg.task.get("train_split")
+    return task.problems(split) if split else None
 
 
 class EnginePool:
@@ -58,39 +76,6 @@ class EnginePool:
             self.engine.close()  # vLLM frees its workers only when asked
         self.engine, self.path = None, None
         gc.collect()
-
-
-def _engine_identity(engine_cfg) -> dict:
-    """Engine settings that change outputs (not progress bars or thread counts)."""
-    return G.identity(OmegaConf.to_container(engine_cfg, resolve=True), "engine")
-
-
-def generations_key(cfg, problems, model_path) -> str:
-    """Everything the samples depend on: model weights, engine, task, sampling, seed, prompts."""
-    return A.content_key("generations", model_fingerprint(model_path), _engine_identity(cfg.engine),
-                         OmegaConf.to_container(cfg.task, resolve=True), OmegaConf.to_container(cfg.generation),
-                         cfg.seed, [p.id for p in problems])
-
-
-def verifications_key(cfg, gen_key, model_path, verifier=None) -> str:
-    verifier = verifier or instantiate(cfg.verifier, _convert_="all")
-    vmodel = resolve_model(cfg.verifier.model) if cfg.verifier.get("model") else model_path
-    return A.content_key("verifications", gen_key, OmegaConf.to_container(cfg.verifier, resolve=True),
-                         model_fingerprint(vmodel) if verifier.needs_model else None, _engine_identity(cfg.engine),
-                         cfg.seed)
-
-
-def metrics_key(cfg, rd: Path, t: int) -> str:
-    """The verifications measured (by their recorded key), the weight function, the ks."""
-    return A.content_key("metrics", G.stored_key(rd, "verifications"),
-                         OmegaConf.to_container(cfg.weight_fn, resolve=True),
-                         None if cfg.get("pass_at_k") is None else list(cfg.pass_at_k), t)
-
-
-def model_key(cfg, rd: Path) -> str:
-    """The weighted samples trained on (by the metrics key that set the weights), the updater, the seed."""
-    return A.content_key("model", G.stored_key(rd, "metrics"),
-                         G.identity(OmegaConf.to_container(cfg.updater, resolve=True), "updater"), cfg.seed)
 
 
 def generate_stage(cfg, task, problems, model_path, pool, rd: Path) -> tuple[pd.DataFrame, str]:
@@ -168,14 +153,17 @@ def measure_stage(cfg, task, gens, ver, rd: Path, t: int) -> dict:
     return metrics
 
 
-def update_stage(cfg, task, problems, gens, model_path, pool, rd: Path) -> str:
-    out = rd / "model"
-    key = model_key(cfg, rd)
+def update_stage(cfg, task, problems, model_path, pool, rd: Path, src: Path | None = None) -> str:
+    """Train on the weighted samples in `src` (default: `rd`; the train prompts' folder
+    when task.train_split is set); write the model to rd/model."""
+    out, src = rd / "model", src or rd
+    key = model_key(cfg, src)
     if G.reusable(rd, "model", key):
         return str(out)
     pool.release()  # free the inference model before training
     updater = instantiate(cfg.updater, _convert_="all")
     prompts = {p.id: task.build_prompt(p) for p in problems}
+    gens = A.read_parquet(src / "generations.parquet")
     records = gens.assign(prompt=gens["prompt_id"].map(prompts))
     path = updater.update(model_path, records, str(out), seed=cfg.seed)
     G.record(rd, "model", key)
@@ -183,14 +171,17 @@ def update_stage(cfg, task, problems, gens, model_path, pool, rd: Path) -> str:
 
 
 def _stage_here(stage: str, cfg, task, problems, model_path, pool, rd: Path) -> None:
-    """One model-loading stage in this process (the child's body, or the in-process run)."""
+    """One model-loading stage in this process (the child's body, or the in-process run).
+    `train_generate` / `train_verify` are the same stages on the train prompts, in rd/train."""
+    if stage.startswith("train_"):
+        stage, rd = stage[len("train_"):], rd / TRAIN_DIR
     if stage == "generate":
         generate_stage(cfg, task, problems, model_path, pool, rd)
     elif stage == "verify":
         gens = A.read_parquet(rd / "generations.parquet")
         verify_stage(cfg, task, problems, gens, G.stored_key(rd, "generations"), model_path, pool, rd)
     elif stage == "update":
-        update_stage(cfg, task, problems, A.read_parquet(rd / "generations.parquet"), model_path, pool, rd)
+        update_stage(cfg, task, problems, model_path, pool, rd, rd / TRAIN_DIR if cfg.task.get("train_split") else rd)
     else:
         raise ValueError(f"unknown stage {stage!r}")
 
@@ -200,7 +191,9 @@ def run_stage(stage: str, cfg, t: int, model_path: str, run_dir: Path) -> None:
     task = build_task(cfg)
     pool = EnginePool(cfg.engine)
     try:
-        _stage_here(stage, cfg, task, task.problems(), model_path, pool, A.round_dir(run_dir, t))
+        train = stage.startswith("train_") or (stage == "update" and cfg.task.get("train_split"))
+        problems = train_problems(cfg, task) if train else task.problems()
+        _stage_here(stage, cfg, task, problems, model_path, pool, A.round_dir(run_dir, t))
     finally:
         pool.release()
         task.close()
@@ -220,9 +213,10 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> list[dict]:
     # the config exactly as a child process reads it back, so parent and child keys agree
     cfg = OmegaConf.load(run_dir / "config.yaml")
     task = build_task(cfg)
-    problems = task.problems()
-    if not problems:
-        raise ValueError(f"task {cfg.task.name!r} has no problems")
+    problems, train = task.problems(), train_problems(cfg, task)
+    for name, probs in (("evaluation", problems), (f"train ({cfg.task.get('train_split')})", train)):
+        if probs is not None and not probs:
+            raise ValueError(f"task {cfg.task.name!r} has no {name} problems")
     children = use_children(cfg)
     if not children and cfg.iterations > 0 and str(cfg.engine._target_).endswith("VLLMEngine"):
         log.warning("stage_processes=never with engine=vllm: vLLM may not free GPU memory before the update")
@@ -232,7 +226,7 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> list[dict]:
     model_path = resolve_model(cfg.model)
     rounds = []
 
-    def stage(name: str, t: int, rd: Path, done) -> None:
+    def stage(name: str, t: int, probs, done) -> None:
         if done():
             return
         if children:
@@ -240,24 +234,30 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> list[dict]:
             if not done():
                 raise RuntimeError(f"{name} stage of round {t}: the child process exited 0 without its output")
         else:
-            _stage_here(name, cfg, task, problems, model_path, pool, rd)
+            _stage_here(name, cfg, task, probs, model_path, pool, A.round_dir(run_dir, t))
 
     try:
         for t in range(cfg.iterations + 1):
             rd = A.round_dir(run_dir, t)
-            gen_key = generations_key(cfg, problems, model_path)
-            stage("generate", t, rd, lambda: G.reusable(rd, "generations", gen_key))
-            gens = A.read_parquet(rd / "generations.parquet")
-            ver_key = verifications_key(cfg, gen_key, model_path)
-            stage("verify", t, rd, lambda: G.reusable(rd, "verifications", ver_key))
-            ver = A.read_parquet(rd / "verifications.parquet")
-            metrics = measure_stage(cfg, task, gens, ver, rd, t)
+            # (stage prefix, folder, prompts): the evaluation prompts, then the train prompts if split
+            sides = [("", rd, problems)] + ([("train_", rd / TRAIN_DIR, train)] if train else [])
+            for prefix, d, probs in sides:
+                key = generations_key(cfg, probs, model_path)
+                stage(prefix + "generate", t, probs, lambda d=d, key=key: G.reusable(d, "generations", key))
+            measured = []
+            for prefix, d, probs in sides:
+                key = verifications_key(cfg, G.stored_key(d, "generations"), model_path)
+                stage(prefix + "verify", t, probs, lambda d=d, key=key: G.reusable(d, "verifications", key))
+                gens, ver = A.read_parquet(d / "generations.parquet"), A.read_parquet(d / "verifications.parquet")
+                measured.append(measure_stage(cfg, task, gens, ver, d, t))
+            metrics = with_train(rd, *measured)
             rounds.append(metrics)
             A.write_metrics_jsonl(run_dir, rounds)
             logger.log_round(t, metrics)
             log.info("round %d: %s", t, summary_line(metrics))
             if t < cfg.iterations:
-                stage("update", t, rd, lambda: G.reusable(rd, "model", model_key(cfg, rd)))
+                src = sides[-1][1]  # the train prompts' folder if split, else the round's own
+                stage("update", t, sides[-1][2], lambda: G.reusable(rd, "model", model_key(cfg, src)))
                 model_path = str(rd / "model")
     finally:
         pool.release()
@@ -267,9 +267,21 @@ def run(cfg: DictConfig, run_dir: str | Path | None = None) -> list[dict]:
     return rounds
 
 
+def with_train(rd: Path, metrics: dict, train: dict | None = None) -> dict:
+    """The round's metrics.json: the evaluation prompts' metrics, plus the train prompts'
+    under `train` when the run has a train split (rewritten only when that changes)."""
+    if train is None or metrics.get("train") == train:
+        return metrics
+    metrics = {**metrics, "train": train}
+    A.write_json(metrics, rd / "metrics.json")
+    return metrics
+
+
 def summary_line(m: dict) -> str:
     pk = " ".join(f"pass@{k}={v:.3f}" for k, v in (m.get("pass_at_k") or {}).items())
     rel = m.get("gap_rel")
     rel_s = "nan" if rel is None or rel != rel else f"{rel:+.4f}"
-    return (f"accuracy={m['accuracy']:.4f} weighted_accuracy={m['weighted_accuracy']:.4f} "
+    line = (f"accuracy={m['accuracy']:.4f} weighted_accuracy={m['weighted_accuracy']:.4f} "
             f"gap={m['gap']:+.4f} gap_rel={rel_s} {pk}")
+    tr = m.get("train")
+    return line if not tr else f"{line} | train: accuracy={tr['accuracy']:.4f} gap={tr['gap']:+.4f}"

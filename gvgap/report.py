@@ -110,6 +110,16 @@ def write_report(run_dir) -> Path:
                    "| round | " + " | ".join(f"pass@{k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
             md += [f"| {m.get('round')} | " + " | ".join(_f((m.get('pass_at_k') or {}).get(k)) for k in ks) + " |"
                    for m in rounds]
+        if any(m.get("train") for m in rounds):  # task.train_split: D_t's own prompts, measured apart
+            md += ["", "## Train prompts (task.train_split)", "",
+                   "The update trains on these prompts only; the tables above measure the held-out test prompts.", "",
+                   "| round | accuracy | weighted acc. | gap [95% CI] | prompts | " + " | ".join(f"pass@{k}" for k in ks) + " |",
+                   "|---|---|---|---|---|" + "---|" * len(ks)]
+            for m in rounds:
+                tr = m.get("train") or {}
+                md.append(f"| {m.get('round')} | {_f(tr.get('accuracy'))} | {_f(tr.get('weighted_accuracy'))} | "
+                          f"{_ci(tr, 'gap')} | {tr.get('n_prompts')} | "
+                          + " | ".join(_f((tr.get("pass_at_k") or {}).get(k)) for k in ks) + " |")
         if any(m.get("diversity") for m in rounds):
             md += ["", "## Diversity", "", "| round | distinct answers | answer entropy (bits) | distinct-1 | distinct-2 |",
                    "|---|---|---|---|---|"]

@@ -1,6 +1,6 @@
 """The child side of gvgap.stage_process: `python -m gvgap.stage_child STAGE ROUND
 MODEL_PATH RUN_DIR ERROR_FILE` runs one stage of one round from RUN_DIR/config.yaml and
-exits, freeing every byte it held. A failure's first line goes to ERROR_FILE for the
+exits (STAGE: one of gvgap.stage_process.STAGES, train_* for the train prompts), freeing every byte it held. A failure's first line goes to ERROR_FILE for the
 parent. Its own module, so that the pipeline (which starts children) and the child entry
 (which calls the pipeline) do not import each other.
 """

@@ -5,7 +5,8 @@ process ends; so on GPUs each model-loading stage runs in its own process and th
 (which only measures) never imports vLLM or initialises CUDA. The child is
 `python -m gvgap.stage_child STAGE ROUND MODEL_PATH RUN_DIR ERROR_FILE`: it reads the
 resolved config from RUN_DIR/config.yaml and calls the same stage function the in-process
-run calls, so results are identical. A stage that fails in the child fails the run with
+run calls, so results are identical. `train_generate` / `train_verify` are the generate
+and verify stages on the train prompts (task.train_split), in round_NN/train/. A stage that fails in the child fails the run with
 StageFailed (one line: stage, round, exit code, the child's error); its output and key
 file are then absent, so the next invocation resumes at that stage.
 
@@ -25,7 +26,7 @@ from pathlib import Path
 from gvgap.devices import trains_on_gpu
 
 log = logging.getLogger("gvgap")
-STAGES = ("generate", "verify", "update")
+STAGES = ("generate", "verify", "update", "train_generate", "train_verify")  # train_*: round_NN/train/
 
 
 class StageFailed(RuntimeError):
@@ -58,6 +59,8 @@ def _child_env() -> dict:
 
 def run_child(stage: str, t: int, model_path: str, run_dir: Path) -> None:
     """Run one stage in a child interpreter; raise StageFailed if it does not exit 0."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r} (known: {', '.join(STAGES)})")
     err = Path(run_dir) / f".{stage}_round_{t:02d}.error"
     err.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "gvgap.stage_child", stage, str(t), str(model_path), str(run_dir), str(err)]

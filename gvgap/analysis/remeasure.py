@@ -37,6 +37,10 @@ def reproduce(run_dir, out_dir=None) -> list[dict]:
     for t in rounds(run_dir):
         r = load_round(run_dir, t)
         new = normalise(measure_round(cfg, r.gens, r.ver, t, u_max=u_max)[0])
+        train = A.round_dir(run_dir, t) / "train"  # task.train_split: the train prompts, under `train`
+        if (train / "verifications.parquet").exists():
+            g, v = A.read_parquet(train / "generations.parquet"), A.read_parquet(train / "verifications.parquet")
+            new["train"] = normalise(measure_round(cfg, g, v, t, u_max=u_max)[0])
         A.write_json(new, out_dir / f"remeasured_round_{t:02d}.json")
         path = A.round_dir(run_dir, t) / "metrics.json"
         old = A.read_json(path) if path.exists() else None

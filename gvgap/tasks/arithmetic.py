@@ -2,6 +2,11 @@
 
 The default task, so that `python -m gvgap` runs anywhere. Problems mix +, -, and x on
 small numbers in short stories; the model must end with "The answer is N."
+
+Splits: `test` (`size` problems from a stream seeded by `seed`) and `train`: the 16
+few-shot exemplars, then TRAIN_SIZE problems for task.train_split, from one fixed stream
+of their own. Task.problems drops the train problems whose text is a test question or an
+exemplar (two streams can draw the same story), so the splits never share a question.
 """
 
 from __future__ import annotations
@@ -12,6 +17,8 @@ import re
 from gvgap.tasks.base import Problem, Task
 
 NAMES = ["Ada", "Bo", "Chen", "Dara", "Eli", "Farah", "Gus", "Hana", "Ivo", "Juno", "Kai", "Lena"]
+N_EXEMPLARS = 16  # the train stream's first problems: the few-shot exemplars
+TRAIN_SIZE = 1024  # train problems after the exemplars (task.train_limit picks among them)
 ITEMS = ["apples", "stamps", "marbles", "books", "coins", "shells", "pencils", "cards"]
 
 _ANSWER = re.compile(r"answer is\s*:?\s*\$?(-?[\d,]*\.?\d+)", re.IGNORECASE)
@@ -45,6 +52,7 @@ def parse_number(text: str) -> float | None:
 
 class ArithmeticTask(Task):
     name = "arithmetic"
+    splits = ("test", "train")
 
     def __init__(self, size: int = 64, **kw):
         super().__init__(**kw)
@@ -60,10 +68,17 @@ class ArithmeticTask(Task):
         return out
 
     def load(self, split: str = "test") -> list[Problem]:
-        return self._generate(split, self.size if split == "test" else 16)
+        if split == "test":
+            return self._generate(split, self.size)
+        if split != "train":
+            raise ValueError(f"arithmetic has splits test and train, not {split!r}")
+        return self._generate("train", N_EXEMPLARS + TRAIN_SIZE)  # Task.problems drops the exemplars
+
+    def exemplar_questions(self) -> set[str]:
+        return {p.question for p in self._generate("train", N_EXEMPLARS)}
 
     def build_prompt(self, problem: Problem) -> str:
-        shots = self._generate("train", 16)[: self.num_shots]
+        shots = self._generate("train", N_EXEMPLARS)[: self.num_shots]
         parts = [f"Question: {s.question}\nAnswer: {s.meta['solution']}" for s in shots]
         parts.append(f"Question: {problem.question}\nAnswer:")
         return "\n\n".join(parts)

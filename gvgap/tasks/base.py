@@ -29,13 +29,16 @@ class Task:
     """
 
     name: str = "task"
+    splits: tuple[str, ...] = ("test",)  # what load() serves; "train" makes task.train_split possible
     stop: tuple[str, ...] = ("\n\nQuestion:", "\nQuestion:")
     u_max: float = 1.0
     u_min: float = 0.0
 
-    def __init__(self, num_shots: int = 4, limit: int | None = None, seed: int = 0, **options: Any):
+    def __init__(self, num_shots: int = 4, limit: int | None = None, seed: int = 0,
+                 train_limit: int | None = None, **options: Any):
         self.num_shots = num_shots
         self.limit = limit
+        self.train_limit = train_limit
         self.seed = seed
         self.options = options
 
@@ -64,14 +67,25 @@ class Task:
     def close(self) -> None:
         """Release grading resources (worker processes); the default has none."""
 
-    def problems(self) -> list[Problem]:
-        """The problems a run uses: the test split, shuffled by seed and cut to `limit`."""
-        items = self.load(split="test")
-        if self.limit is None or self.limit >= len(items):
+    def exemplar_questions(self) -> set[str]:
+        """Question texts of the few-shot exemplars (train rows): never train prompts."""
+        return set()
+
+    def problems(self, split: str = "test") -> list[Problem]:
+        """The problems a run uses from `split`, shuffled by seed and cut to `limit` (test)
+        or `train_limit` (any other split). Another split loses every problem whose
+        question is a test question or a few-shot exemplar, so a model is never trained
+        on what it is evaluated on nor on its own exemplars."""
+        items = self.load(split=split)
+        limit = self.limit if split == "test" else self.train_limit
+        if split != "test":
+            held = {p.question for p in self.load(split="test")} | self.exemplar_questions()
+            items = [p for p in items if p.question not in held]
+        if limit is None or limit >= len(items):
             return items
         order = list(range(len(items)))
         random.Random(self.seed).shuffle(order)
-        return [items[i] for i in sorted(order[: self.limit])]
+        return [items[i] for i in sorted(order[:limit])]
 
     def describe(self, problem: Problem) -> str:
         """The problem text shown to a verifier (no few-shot exemplars)."""

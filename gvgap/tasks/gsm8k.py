@@ -55,11 +55,13 @@ def flexible_answer(completion: str) -> str | None:
 
 class GSM8KTask(Task):
     name = "gsm8k"
+    splits = ("test", "train")  # train: 7473 rows, minus the exemplars (task.train_split=train)
     stop = ("\n\nQuestion:", "\nQuestion:")
     DEFAULTS = {"source": "auto", "data_dir": None, "utility": "strict"}
 
-    def __init__(self, num_shots: int = 4, limit: int | None = None, seed: int = 0, **options):
-        super().__init__(num_shots=num_shots, limit=limit, seed=seed, **options)
+    def __init__(self, num_shots: int = 4, limit: int | None = None, seed: int = 0,
+                 train_limit: int | None = None, **options):
+        super().__init__(num_shots=num_shots, limit=limit, seed=seed, train_limit=train_limit, **options)
         opts = take_options(self.name, options, self.DEFAULTS)
         self.source = choice("source", opts["source"], ("auto", "local", "hub"))
         self.data_dir = opts["data_dir"]
@@ -79,6 +81,11 @@ class GSM8KTask(Task):
                 for i, r in enumerate(rows)
             ]
         return self._problems[split]
+
+    def exemplar_questions(self) -> set[str]:
+        """All EXEMPLAR_IDX rows, whatever num_shots: the train prompts do not move with it."""
+        train = self.load("train")
+        return {train[i].question for i in EXEMPLAR_IDX}
 
     def exemplars(self) -> list[tuple[str, str]]:
         train = self.load("train")

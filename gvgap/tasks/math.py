@@ -52,11 +52,13 @@ def worked_solution(solution: str) -> str:
 class MATHTask(Task):
     name = "math"
     dataset = "math"
+    splits = ("test", "train")  # train: 7500 rows, minus the exemplars (task.train_split=train)
     stop = ("\n\nProblem:", "\nProblem:")
     DEFAULTS = {"source": "auto", "data_dir": None, "timeout": 5.0, "max_answer_chars": 1000}
 
-    def __init__(self, num_shots: int = 4, limit: int | None = None, seed: int = 0, **options):
-        super().__init__(num_shots=num_shots, limit=limit, seed=seed, **options)
+    def __init__(self, num_shots: int = 4, limit: int | None = None, seed: int = 0,
+                 train_limit: int | None = None, **options):
+        super().__init__(num_shots=num_shots, limit=limit, seed=seed, train_limit=train_limit, **options)
         opts = take_options(self.name, options, self.DEFAULTS)
         self.source = choice("source", opts["source"], ("auto", "local", "hub"))
         self.data_dir = opts["data_dir"]
@@ -87,6 +89,11 @@ class MATHTask(Task):
                 for i, r in enumerate(rows)
             ]
         return self._problems[split]
+
+    def exemplar_questions(self) -> set[str]:
+        """All EXEMPLAR_LINES rows, whatever num_shots: the train prompts do not move with it."""
+        train = load_rows("math", "train", self.source, self.data_dir)
+        return {train[i]["problem"] for i in EXEMPLAR_LINES}
 
     def build_prompt(self, problem: Problem) -> str:
         if self._prefix is None:
@@ -123,6 +130,7 @@ class MATHTask(Task):
 class MATH500Task(MATHTask):
     name = "math500"
     dataset = "math500"
+    splits = ("test",)  # MATH-500 is a test subset; train on MATH with task=math
 
     def load(self, split: str = "test") -> list[Problem]:
         if split != "test":  # exemplars still come from MATH train (disjoint from MATH-500)
