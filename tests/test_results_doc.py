@@ -42,16 +42,22 @@ def test_per_prompt_pass_at_k_by_hand():
 
 
 def _rounds(run, n, seed=0):
-    """An iterative-looking run: rounds 0..n-1, each a synthetic round of make_run."""
+    """An iterative run with task.train_split as the pipeline leaves it: rounds 0..n-1, each
+    a synthetic round of make_run for the test prompts and one for the train prompts in
+    round_NN/train/, whose metrics are metrics.json's `train`."""
     for t in range(n):
-        tmp = run.parent / f"_tmp{t}"
-        make_run(tmp, seed=seed + t)
-        shutil.move(str(tmp / "round_00"), str(run / f"round_{t:02d}"))
-        m = A.read_json(run / f"round_{t:02d}" / "metrics.json")
-        A.write_json({**m, "round": t}, run / f"round_{t:02d}" / "metrics.json")
-        if t == 0:
-            shutil.move(str(tmp / "config.yaml"), str(run / "config.yaml"))
-        shutil.rmtree(tmp)
+        rd = run / f"round_{t:02d}"
+        for side, dest, s in (("test", rd, seed + t), ("train", rd / "train", seed + 100 + t)):
+            tmp = run.parent / f"_tmp_{side}{t}"
+            make_run(tmp, seed=s)
+            shutil.move(str(tmp / "round_00"), str(dest))
+            if t == 0 and side == "test":
+                cfg = yaml.safe_load((tmp / "config.yaml").read_text())
+                cfg["task"]["train_split"] = "train"
+                (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+            shutil.rmtree(tmp)
+        train = A.read_json(rd / "train" / "metrics.json")
+        A.write_json({**A.read_json(rd / "metrics.json"), "round": t, "train": train}, rd / "metrics.json")
 
 
 @pytest.fixture
@@ -59,13 +65,6 @@ def root(tmp_path):
     root = tmp_path / "results"
     (root / "iterative" / "oracle").mkdir(parents=True)
     _rounds(root / "iterative" / "oracle", 3)
-    for t in range(2):  # held-out: round 1's model is round_00/model of the trained run
-        run = root / "heldout" / "oracle" / f"r{t}"
-        make_run(run, seed=10 + t)
-        if t:
-            cfg = yaml.safe_load((run / "config.yaml").read_text())
-            cfg["model"].update(source="local", path=str(root / "iterative/oracle/round_00/model"))
-            (run / "config.yaml").write_text(yaml.safe_dump(cfg))
     make_run(root / "verifiers" / "mc")
     timed = root / "verifiers" / "mc.time"
     subprocess.run(["/usr/bin/time", "-v", "-o", str(timed), "true"], check=True)
@@ -89,18 +88,21 @@ def test_results_doc_numbers_are_the_runs_metrics(root, tmp_path, capsys):
     gap = f"{m['gap']:.3f} [{m['gap_ci']['low']:.3f}, {m['gap_ci']['high']:.3f}]"
     row = next(line for line in doc.splitlines() if "| mc |" in line)
     assert gap in row and f"{m['accuracy']:.3f}" in row and f"{m['verifier_auroc']:.3f}" in row
-    # study 1: round 2 on the trained-on prompts, and the paired change against round 0
+    # study 1: held-out (test) and trained-on (train) prompts of every round
     it = R.iterative_rows(root)
-    assert list(zip(it["prompts"], it["round"])) == [("trained-on", 0), ("trained-on", 1), ("trained-on", 2),
-                                                     ("held-out", 0), ("held-out", 1)]
-    r2 = it.iloc[2]
-    m2 = A.read_json(root / "iterative" / "oracle" / "round_02" / "metrics.json")
-    assert r2["accuracy"] == m2["accuracy"] and r2["pass@8"] == m2["pass_at_k"]["8"]
-    u0 = load_round(root / "iterative" / "oracle", 0).utilities
-    u2 = load_round(root / "iterative" / "oracle", 2).utilities
-    assert r2["d_accuracy"] == pytest.approx(u2.mean() - u0.mean())
-    assert r2["d_accuracy_ci"] == R.bootstrap_ci(u2.mean(axis=1) - u0.mean(axis=1))
-    assert f"| oracle | trained-on | 2 | {m2['accuracy']:.3f} [" in doc
+    assert list(zip(it["prompts"], it["round"])) == [("held-out", 0), ("held-out", 1), ("held-out", 2),
+                                                     ("trained-on", 0), ("trained-on", 1), ("trained-on", 2)]
+    run = root / "iterative" / "oracle"
+    m2 = A.read_json(run / "round_02" / "metrics.json")
+    for r, mm, sub in ((it.iloc[2], m2, ""), (it.iloc[5], m2["train"], "train")):
+        assert r["accuracy"] == mm["accuracy"] and r["pass@8"] == mm["pass_at_k"]["8"]
+        assert r["gap_ci"] == (mm["gap_ci"]["low"], mm["gap_ci"]["high"])
+        u0 = R.per_prompt(R.train_arrays(run, 0).utilities if sub else load_round(run, 0).utilities)
+        u2 = R.per_prompt(R.train_arrays(run, 2).utilities if sub else load_round(run, 2).utilities)
+        assert r["d_accuracy"] == pytest.approx(u2.mean() - u0.mean())  # paired over the same prompts
+        assert r["d_accuracy_ci"] == R.bootstrap_ci(u2 - u0)
+        side = "trained-on" if sub else "held-out"
+        assert f"| oracle | {side} | 2 | {mm['accuracy']:.3f} [" in doc
     # CPU time from /usr/bin/time -v, and the load averages
     tm = R.timings(root)
     assert tm["run"].tolist() == ["verifiers/mc"] and tm["cpu_s"].iloc[0] >= 0

@@ -2,8 +2,8 @@
 loaded: `python -m gvgap.analyze results outputs/results out=docs/results.md`.
 
 Layout read under the root (docs/results/run.sh writes it):
-  iterative/<verifier>/        self-improvement runs (iterations > 0) on the trained-on prompts
-  heldout/<verifier>/r<t>/     round t's model (base model for t=0) on held-out prompts (seed=1)
+  iterative/<verifier>/        self-improvement runs (iterations > 0, task.train_split=train:
+                               trained-on prompts in round_NN/train/, held-out test prompts)
   cross/...                    generator x verifier-model runs (a Hydra multirun)
   verifiers/<verifier>/        one generation set judged by each verifier
   <any run>.cmd/.time/.load    the command, /usr/bin/time -v output, load averages before/after
@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gvgap import artifacts as A
 from gvgap import metrics as M
 from gvgap.analysis import figures, plots, tables
 from gvgap.analysis.runs import find_runs, load_round, read_config, read_rounds
@@ -89,39 +90,47 @@ def commands(root: Path) -> list[str]:
 
 
 # -- study 1: iterative self-improvement -------------------------------------------------------
-def heldout_round(run: Path) -> int:
-    """Round t of a held-out run: its model is round_{t-1}/model of the trained run (base: 0)."""
-    path = str((read_config(run).get("model") or {}).get("path") or "")
-    m = re.search(r"round_(\d+)/model/?$", path)
-    return int(m.group(1)) + 1 if m else 0
+def train_arrays(run: Path, t: int):
+    """The train prompts' arrays of round t (round_NN/train/, written when task.train_split is set)."""
+    from gvgap.arrays import RoundArrays
+    from gvgap.pipeline import TRAIN_DIR
+
+    rd = A.round_dir(run, t) / TRAIN_DIR
+    if not (rd / "generations.parquet").exists():
+        return None
+    return RoundArrays(A.read_parquet(rd / "generations.parquet"), A.read_parquet(rd / "verifications.parquet"))
 
 
 def iterative_rows(root: Path) -> pd.DataFrame:
-    """One row per (verifier, prompts, round): accuracy, gap, pass@k with 95% CIs, and the
-    change of accuracy and of pass@N against round 0 (paired over the same prompts)."""
-    runs = []
-    for run in find_runs(root / "iterative") if (root / "iterative").is_dir() else []:
-        for t in range(len(read_rounds(run))):
-            runs.append((run.name, "trained-on", t, run, t))
-    for run in find_runs(root / "heldout") if (root / "heldout").is_dir() else []:
-        runs.append((run.parent.name, "held-out", heldout_round(run), run, 0))
+    """One row per (verifier, prompts, round): accuracy, gap, pass@N with 95% CIs, and the
+    change of accuracy and of pass@N against round 0 (paired over the same prompts).
+    prompts: "held-out" = the test prompts (metrics.json's top level; never trained on when
+    task.train_split is set), "trained-on" = the train prompts D_t is built from (`train`)."""
     rows, base = [], {}
-    for v, split, t, run, rd in sorted(runs, key=lambda r: (r[0], r[1] != "trained-on", r[2])):
-        m = read_rounds(run)[rd]
-        u = load_round(run, rd).utilities
-        n = u.shape[1]
-        acc, pk = per_prompt(u), per_prompt(u, n)
-        base.setdefault((v, split), (acc, pk)) if t == 0 else None
-        row = {"verifier": v, "prompts": split, "round": t, "n_prompts": u.shape[0], "n_samples": n,
-               "accuracy": m["accuracy"], "accuracy_ci": bootstrap_ci(acc), "gap": m["gap"],
-               "gap_ci": (m["gap_ci"]["low"], m["gap_ci"]["high"]), "pass@1": m["pass_at_k"]["1"],
-               f"pass@{n}": m["pass_at_k"][str(n)], "passN_ci": bootstrap_ci(pk), "k": n}
-        b = base.get((v, split))
-        if t > 0 and b is not None and len(b[0]) == len(acc):
-            row["d_accuracy"], row["d_accuracy_ci"] = float(np.mean(acc - b[0])), bootstrap_ci(acc - b[0])
-            row["d_passN"], row["d_passN_ci"] = float(np.mean(pk - b[1])), bootstrap_ci(pk - b[1])
-        rows.append(row)
-    return pd.DataFrame(rows)
+    runs = find_runs(root / "iterative") if (root / "iterative").is_dir() else []
+    for run in runs:
+        split = bool((read_config(run).get("task") or {}).get("train_split"))
+        for t, m in enumerate(read_rounds(run)):
+            sides = [("held-out" if split else "trained-on (no split)", m, load_round(run, t))]
+            if split and m.get("train"):
+                sides.append(("trained-on", m["train"], train_arrays(run, t)))
+            for side, mm, arrays in sides:
+                u = arrays.utilities
+                n = u.shape[1]
+                acc, pk = per_prompt(u), per_prompt(u, n)
+                if t == 0:
+                    base[(run.name, side)] = (acc, pk)
+                row = {"verifier": run.name, "prompts": side, "round": t, "n_prompts": u.shape[0], "k": n,
+                       "accuracy": mm["accuracy"], "accuracy_ci": bootstrap_ci(acc), "gap": mm["gap"],
+                       "gap_ci": (mm["gap_ci"]["low"], mm["gap_ci"]["high"]), "pass@1": mm["pass_at_k"]["1"],
+                       f"pass@{n}": mm["pass_at_k"][str(n)], "passN_ci": bootstrap_ci(pk)}
+                b = base.get((run.name, side))
+                if t > 0 and b is not None and len(b[0]) == len(acc):
+                    row["d_accuracy"], row["d_accuracy_ci"] = float(np.mean(acc - b[0])), bootstrap_ci(acc - b[0])
+                    row["d_passN"], row["d_passN_ci"] = float(np.mean(pk - b[1])), bootstrap_ci(pk - b[1])
+                rows.append(row)
+    df = pd.DataFrame(rows)
+    return df.sort_values(["verifier", "prompts", "round"], kind="stable").reset_index(drop=True) if len(df) else df
 
 
 def iterative_table(df: pd.DataFrame) -> str:
@@ -194,8 +203,6 @@ def gap_bars(d: pd.DataFrame, names: list[str], title: str, path: Path) -> Path:
 # -- the document ------------------------------------------------------------------------------
 def write(root, out, notes=None) -> list[Path]:
     """Write `out` (markdown) and its figures in <out without .md>/; returns the paths."""
-    from gvgap import artifacts as A
-
     root, out = Path(root), Path(out)
     fig_dir = out.with_suffix("")
     rel = fig_dir.name
@@ -222,7 +229,8 @@ def write(root, out, notes=None) -> list[Path]:
         d = round0_rows(root / "cross")
         md += ["## 2. Cross-verification: generator x verifier model (arithmetic, MC, top 0.8)", "",
                verifier_table(d)]
-        for name, grid in tables.cross_grids(tables.collect(root / "cross")).items():
+        grids = tables.cross_grids(tables.collect(root / "cross"))
+        for name, grid in [(k, g) for k, g in grids.items() if not k.endswith("oracle")]:
             written.append(figures.plot_grid(grid, f"gap (%) of generator x verifier: {name}", fig_dir / f"cross_{name}.png"))
             md += [tables.markdown(grid.reset_index(), 2), f"![cross {name}]({rel}/cross_{name}.png)", ""]
     if (root / "verifiers").is_dir():
