@@ -110,4 +110,4 @@ def test_results_doc_numbers_are_the_runs_metrics(root, tmp_path, capsys):
 
 
 def test_noise_label():
-    assert R.noise(-0.1, 0.2) == "within noise" and R.noise(0.01, 0.2) == "up" and R.noise(-0.3, -0.1) == "down"
+    assert R.noise(-0.1, 0.2) == "within noise" and R.noise(0.01, 0.2) == "above 0" and R.noise(-0.3, -0.1) == "below 0"

@@ -58,7 +58,7 @@ def fmt(v, lo=None, hi=None, d: int = 3) -> str:
 
 
 def noise(lo, hi) -> str:
-    return "within noise" if lo <= 0 <= hi else ("up" if lo > 0 else "down")
+    return "within noise" if lo <= 0 <= hi else ("above 0" if lo > 0 else "below 0")
 
 
 # -- timing ------------------------------------------------------------------------------------
@@ -87,6 +87,26 @@ def timings(root: Path) -> pd.DataFrame:
 
 def commands(root: Path) -> list[str]:
     return [p.read_text().strip() for p in sorted(root.rglob("*.cmd"))]
+
+
+def setup(folder: Path) -> list[str]:
+    """One line per run below folder: the settings a reader needs to judge the scale."""
+    out = []
+    for run in find_runs(folder) if folder.is_dir() else []:
+        c = read_config(run)
+        task, gen, upd, ver = (c.get(k) or {} for k in ("task", "generation", "updater", "verifier"))
+        line = (f"- `{run.relative_to(folder)}`: {(c.get('model') or {}).get('name')}, {task.get('name')} "
+                f"{task.get('limit')} test prompts x {gen.get('n_samples')} samples, <= {gen.get('max_new_tokens')} "
+                f"new tokens, {gen.get('num_shots')}-shot, t={gen.get('temperature')}, seed {c.get('seed')}")
+        if task.get("train_split"):
+            line += f"; D_t from {task.get('train_limit')} `{task['train_split']}` prompts"
+        if c.get("iterations"):
+            line += (f"; {c['iterations']} updates of {upd.get('max_steps')} steps x batch {upd.get('batch_size')}, "
+                     f"lr {upd.get('learning_rate')}, LoRA {'on' if (upd.get('lora') or {}).get('enabled') else 'off'}")
+        if "max_new_tokens" in ver:
+            line += f"; verifier judgements <= {ver['max_new_tokens']} tokens"
+        out.append(line)
+    return out
 
 
 # -- study 1: iterative self-improvement -------------------------------------------------------
@@ -218,7 +238,9 @@ def write(root, out, notes=None) -> list[Path]:
 
     it = iterative_rows(root)
     if len(it):
-        md += ["## 1. Iterative self-improvement (arithmetic, SFT, 3 updates)", "", iterative_table(it)]
+        md += ["## 1. Iterative self-improvement (arithmetic, SFT, 3 updates)", "", *setup(root / "iterative"), "",
+               "held-out = the test prompts, never trained on; trained-on = the train prompts D_t is drawn from "
+               "(`task.train_split`). N = samples per prompt.", "", iterative_table(it)]
         written.append(iterative_figure(it, fig_dir / "iterative_ci.png"))
         md += [f"![accuracy and pass@N per round]({rel}/iterative_ci.png)", ""]
         df = tables.collect(root / "iterative")
@@ -228,14 +250,15 @@ def write(root, out, notes=None) -> list[Path]:
     if (root / "cross").is_dir():
         d = round0_rows(root / "cross")
         md += ["## 2. Cross-verification: generator x verifier model (arithmetic, MC, top 0.8)", "",
-               verifier_table(d)]
+               *setup(root / "cross"), "", verifier_table(d)]
         grids = tables.cross_grids(tables.collect(root / "cross"))
         for name, grid in [(k, g) for k, g in grids.items() if not k.endswith("oracle")]:
             written.append(figures.plot_grid(grid, f"gap (%) of generator x verifier: {name}", fig_dir / f"cross_{name}.png"))
             md += [tables.markdown(grid.reset_index(), 2), f"![cross {name}]({rel}/cross_{name}.png)", ""]
     if (root / "verifiers").is_dir():
         d = round0_rows(root / "verifiers")
-        md += ["## 3. Verifier comparison on one generation set (SmolLM2-135M, arithmetic)", "", verifier_table(d)]
+        md += ["## 3. Verifier comparison on one generation set (SmolLM2-135M, arithmetic)", "",
+               *setup(root / "verifiers"), "", verifier_table(d)]
         written.append(gap_bars(d, list(d["verifier"]), "gap per verifier, 95% CI", fig_dir / "verifiers_gap.png"))
         md += [f"![gap per verifier]({rel}/verifiers_gap.png)", ""]
     tm = timings(root)
