@@ -69,7 +69,7 @@ def root(tmp_path):
     timed = root / "verifiers" / "mc.time"
     subprocess.run(["/usr/bin/time", "-v", "-o", str(timed), "true"], check=True)
     (root / "verifiers" / "mc.load").write_text(" load average: 7.50, 6.0, 5.0\n load average: 8.25, 7.0, 6.0\n")
-    (root / "verifiers" / "mc.cmd").write_text("python -m gvgap verifier=mc run_dir=x\n")
+    (root / "verifiers" / "mc.cmd").write_text("/some/venv/bin/python -m gvgap verifier=mc run_dir=x\n")
     return root
 
 
@@ -79,7 +79,7 @@ def test_results_doc_numbers_are_the_runs_metrics(root, tmp_path, capsys):
     notes.write_text("Hand-written observation.")
     assert analyze.main(["results", str(root), f"out={out}", f"notes={notes}"]) == 0
     doc = out.read_text()
-    assert "Hand-written observation." in doc and "python -m gvgap verifier=mc run_dir=x" in doc
+    assert "Hand-written observation." in doc and "\npython -m gvgap verifier=mc run_dir=x\n" in doc
     for name in ("iterative_ci", "iterative_rounds", "iterative_passk", "verifiers_gap"):
         assert (out.parent / "results" / f"{name}.png").read_bytes()[:8] == PNG
         assert f"(results/{name}.png)" in doc
@@ -106,7 +106,7 @@ def test_results_doc_numbers_are_the_runs_metrics(root, tmp_path, capsys):
     # CPU time from /usr/bin/time -v, and the load averages
     tm = R.timings(root)
     assert tm["run"].tolist() == ["verifiers/mc"] and tm["cpu_s"].iloc[0] >= 0
-    assert (tm["load_start"].iloc[0], tm["load_end"].iloc[0]) == ("7.50", "8.25")
+    assert tm["load (1 min) before -> after"].iloc[0] == "7.50 -> 8.25"
 
 
 def test_noise_label():

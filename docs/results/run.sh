@@ -28,10 +28,10 @@ verifiers() {  # study 3: one generation set (32 prompts x 8), five verifiers; j
   local short="verifier.max_new_tokens=64"
   run $OUT/verifiers/mc $base verifier=mc weight_fn=quantile weight_fn.q=0.8 run_dir=$OUT/verifiers/mc
   run $OUT/verifiers/oracle $base verifier=oracle weight_fn=threshold weight_fn.tau=1 run_dir=$OUT/verifiers/oracle
-  run $OUT/verifiers/cot_binary $base verifier=cot_binary $short weight_fn=threshold weight_fn.tau=1 run_dir=$OUT/verifiers/cot_binary
-  run $OUT/verifiers/cot_score $base verifier=cot_score $short weight_fn=threshold weight_fn.tau=8 run_dir=$OUT/verifiers/cot_score
   run $OUT/verifiers/tournament $base verifier=tournament $short verifier.rounds=2 weight_fn=tournament weight_fn.round=2 \
     run_dir=$OUT/verifiers/tournament
+  run $OUT/verifiers/cot_binary $base verifier=cot_binary $short weight_fn=threshold weight_fn.tau=1 run_dir=$OUT/verifiers/cot_binary
+  run $OUT/verifiers/cot_score $base verifier=cot_score $short weight_fn=threshold weight_fn.tau=8 run_dir=$OUT/verifiers/cot_score
 }
 
 cross() {  # study 2: generator x verifier model, MC (top 0.8), one Hydra multirun; the gold

@@ -75,18 +75,19 @@ def timing(path: Path) -> dict:
     cpu = float(grab("User time (seconds)") or "nan") + float(grab("System time (seconds)") or "nan")
     load = path.with_suffix(".load")
     avgs = re.findall(r"load average: ([\d.]+)", load.read_text()) if load.exists() else []
-    return {"cpu_s": cpu, "wall_s": secs, "load_start": avgs[0] if avgs else "?",
-            "load_end": avgs[1] if len(avgs) > 1 else "?"}
+    return {"cpu_s": cpu, "wall_s": secs,
+            "load (1 min) before -> after": f"{avgs[0] if avgs else '?'} -> {avgs[1] if len(avgs) > 1 else '?'}"}
 
 
 def timings(root: Path) -> pd.DataFrame:
     rows = [{"study": p.relative_to(root).parts[0], "run": str(p.relative_to(root).with_suffix("")), **timing(p)}
             for p in sorted(root.rglob("*.time")) if "analysis" not in p.parts]
-    return pd.DataFrame(rows, columns=["study", "run", "cpu_s", "wall_s", "load_start", "load_end"])
+    return pd.DataFrame(rows, columns=["study", "run", "cpu_s", "wall_s", "load (1 min) before -> after"])
 
 
 def commands(root: Path) -> list[str]:
-    return [p.read_text().strip() for p in sorted(root.rglob("*.cmd"))]
+    """The recorded commands, with the interpreter's path shown as `python`."""
+    return [re.sub(r"^\S*python\d*(?=\s)", "python", p.read_text().strip()) for p in sorted(root.rglob("*.cmd"))]
 
 
 def setup(folder: Path) -> list[str]:
@@ -266,9 +267,11 @@ def write(root, out, notes=None) -> list[Path]:
         md += ["## CPU time", "", "CPU = user + system seconds of the run's processes (/usr/bin/time -v); wall "
                "= elapsed; load = the machine's 1-minute load average before and after (2 cores shared "
                "with other jobs, so wall time is not a speed measurement).", "",
-               tables.markdown(tm, 0), tables.markdown(tm.groupby("study", as_index=False)[["cpu_s", "wall_s"]].sum(), 0)]
+               tables.markdown(tm, 0),
+               tables.markdown(tm.groupby("study", as_index=False)[["cpu_s", "wall_s"]].sum(min_count=1), 0)]
     cmds = commands(root)
     if cmds:
-        md += ["## Commands", "", "```bash", *cmds, f"python -m gvgap.analyze results {root} out={out}", "```", ""]
+        md += ["## Commands", "", "`bash docs/results/run.sh all` runs them all (with `OMP_NUM_THREADS=1` here); "
+               "each, as recorded:", "", "```bash", *cmds, f"python -m gvgap.analyze results {root} out={out}", "```", ""]
     A.write_text("\n".join(md), out)
     return [out, *written]
