@@ -105,9 +105,18 @@ def test_results_doc_numbers_are_the_runs_metrics(root, tmp_path, capsys):
         assert f"| oracle | {side} | 2 | {mm['accuracy']:.3f} [" in doc
     # CPU time from /usr/bin/time -v, and the load averages
     tm = R.timings(root)
-    assert tm["run"].tolist() == ["verifiers/mc"] and tm["cpu_s"].iloc[0] >= 0
+    assert tm["run"].tolist() == ["verifiers/mc"] and tm["cpu_s"].iloc[0] >= 0 and tm["status"].iloc[0] == "finished"
     assert tm["load (1 min) before -> after"].iloc[0] == "7.50 -> 8.25"
 
 
 def test_noise_label():
     assert R.noise(-0.1, 0.2) == "within noise" and R.noise(0.01, 0.2) == "above 0" and R.noise(-0.3, -0.1) == "below 0"
+
+
+def test_timing_of_a_stopped_run(tmp_path):
+    t = tmp_path / "x.time"
+    t.write_text("Command terminated by signal 15\n\tUser time (seconds): 243.40\n\tSystem time (seconds): 1.60\n"
+                 "\tElapsed (wall clock) time (h:mm:ss or m:ss): 1:43:23.13\n")
+    r = R.timing(t)  # 3600 + 43 * 60 + 23.13 s of wall time
+    assert r["status"] == "stopped (signal 15)" and r["cpu_s"] == pytest.approx(245.0)
+    assert r["wall_s"] == pytest.approx(6203.13)

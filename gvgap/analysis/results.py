@@ -75,14 +75,16 @@ def timing(path: Path) -> dict:
     cpu = float(grab("User time (seconds)") or "nan") + float(grab("System time (seconds)") or "nan")
     load = path.with_suffix(".load")
     avgs = re.findall(r"load average: ([\d.]+)", load.read_text()) if load.exists() else []
-    return {"cpu_s": cpu, "wall_s": secs,
+    killed = re.search(r"Command terminated by signal (\d+)", text)
+    status = f"stopped (signal {killed.group(1)})" if killed else ("finished" if wall else "running")
+    return {"status": status, "cpu_s": cpu, "wall_s": secs,
             "load (1 min) before -> after": f"{avgs[0] if avgs else '?'} -> {avgs[1] if len(avgs) > 1 else '?'}"}
 
 
 def timings(root: Path) -> pd.DataFrame:
     rows = [{"study": p.relative_to(root).parts[0], "run": str(p.relative_to(root).with_suffix("")), **timing(p)}
             for p in sorted(root.rglob("*.time")) if "analysis" not in p.parts]
-    return pd.DataFrame(rows, columns=["study", "run", "cpu_s", "wall_s", "load (1 min) before -> after"])
+    return pd.DataFrame(rows, columns=["study", "run", "status", "cpu_s", "wall_s", "load (1 min) before -> after"])
 
 
 def commands(root: Path) -> list[str]:
