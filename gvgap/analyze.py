@@ -119,7 +119,8 @@ def cmd_results(root: str, options) -> int:
 
     out = options.pop("out", "docs/results.md")
     notes = options.pop("notes", None)
-    _no_more(options)
+    if options:
+        raise ValueError(f"unknown option {sorted(options)[0]}= (known: out, notes)")
     for p in write(root, out, notes):
         print(f"[gvgap.analyze] wrote {p}")
     return 0

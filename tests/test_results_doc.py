@@ -120,3 +120,8 @@ def test_timing_of_a_stopped_run(tmp_path):
     r = R.timing(t)  # 3600 + 43 * 60 + 23.13 s of wall time
     assert r["status"] == "stopped (signal 15)" and r["cpu_s"] == pytest.approx(245.0)
     assert r["wall_s"] == pytest.approx(6203.13)
+
+
+def test_results_rejects_an_unknown_option(tmp_path, capsys):
+    assert analyze.main(["results", str(tmp_path), "outt=x.md"]) == 2
+    assert "unknown option outt= (known: out, notes)" in capsys.readouterr().err
