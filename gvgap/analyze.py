@@ -12,6 +12,9 @@
       Pearson correlation of the runs' verifier scores and per-prompt gaps (same generations)
   python -m gvgap.analyze report RUN
       (re)write RUN/report.md
+  python -m gvgap.analyze results ROOT [out=docs/results.md] [notes=FILE]
+      docs/results.md (tables, 95% intervals, CPU times, commands) and its figures in
+      docs/results/ from the run folders of the CPU studies below ROOT (docs/results/run.sh)
 
 Outputs go to RUN/analysis/ unless out=DIR is given. key=value arguments follow Hydra's
 override grammar (e.g. weight_fn.round=range(0,6)); group options are composed by Hydra
@@ -24,7 +27,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-COMMANDS = ("sweep", "reverify", "correlate", "report", "check")
+COMMANDS = ("sweep", "reverify", "correlate", "report", "check", "results")
 
 
 def _rounds_opt(options) -> list[int] | None:
@@ -111,6 +114,18 @@ def cmd_correlate(runs: list[str], options) -> int:
     return 0
 
 
+def cmd_results(root: str, options) -> int:
+    from gvgap.analysis.results import write
+
+    out = options.pop("out", "docs/results.md")
+    notes = options.pop("notes", None)
+    if options:
+        raise ValueError(f"unknown option {sorted(options)[0]}= (known: out, notes)")
+    for p in write(root, out, notes):
+        print(f"[gvgap.analyze] wrote {p}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from gvgap.analysis.overrides import split
     from gvgap.config import ConfigError
@@ -131,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         if len(paths) > 1:
             raise ValueError(f"one run directory expected, got {len(paths)}: {' '.join(paths)}")
         run = paths[0]
+        if command == "results":
+            return cmd_results(run, options)
         if command == "report":
             from gvgap.report import write_report
 
