@@ -104,7 +104,8 @@ EXTRA = {"fixed_verifier": ["model@verifier.model=tiny_random"],  # its one fixe
          "verifier_variance": ["verifier.num_verifications=4"]}  # 64 verdicts x 8 samples: minutes on a CPU
 FILES = [  # (recipes matching, aggregation files they must produce)
     (r".*", ["runs.csv", "runs.md", "paper.csv", "paper.md"]),
-    (r"cross_", ["cross_mc.csv", "cross_cot_score.csv", "cross_mc.png"]),
+    (r"cross_(qwen2|llama2)", ["cross_mc.csv", "cross_cot_score.csv", "cross_mc.png"]),
+    (r"cross_cpu", ["cross_mc.csv", "cross_mc.png"]),
     (r"iterative_|fixed_verifier", ["rounds.csv", "rounds.png", "passk.png"]),
     (r"threshold_|scaling_", ["thresholds.csv", "thresholds.png"]),
     (r".*_tournament$", ["tournament.png", "first_position.csv", "first_position_summary.csv"]),
