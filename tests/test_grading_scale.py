@@ -72,17 +72,22 @@ def test_distinct_answers_once_give_the_per_sample_verdicts(caplog):
         ours, utilities, calls, timeouts = deduplicated(problems, texts, timeout=BUDGET)
     assert [[v.equal for v in row] for row in ours] == [[v.equal for v in row] for row in serial]
     # how, sample by sample: the same, except math-verify's verdicts ours knew by exact arithmetic
-    assert [[(v.how, w.how) for v, w in zip(a, b) if v.how != w.how] for a, b in zip(ours, serial)] == \
-        [[("rational", "math_verify")], [], [], []]  # 0.6 against 1/2
+    diffs = [[(v.how, w.how) for v, w in zip(a, b) if v.how != w.how] for a, b in zip(ours, serial)]
+    assert diffs[:3] == [[("rational", "math_verify")], [], []]  # 0.6 against 1/2
+    # whether the slow answer is cut or finishes inside the budget depends on the machine's load
+    # (and on mpmath's cached digits of pi); its verdict is "not equal" either way (checked above)
+    assert all("timeout" in pair for pair in diffs[3])
     assert utilities == [[float(v.equal) for v in row] for row in serial]
     assert [v.equal for v in serial[0]] == [True] * len(half) + [False] * 5
     assert [v.equal for v in serial[2][:3]] == [True] * 3 and serial[2][6].equal
-    assert serial[3][0].how == serial[3][3].how == "timeout" and not serial[3][0].equal
+    assert serial[3][0].how == "timeout" and not serial[3][0].equal and not serial[3][3].equal
     assert serial[3][4].equal and not serial[3][5].equal
     assert {serial[0][11].how, serial[2][7].how} <= {"unparsed", "error", "math_verify"}
-    assert serial_timeouts == 2 and timeouts == 1  # the slow answer, once per prompt
+    # the slow answer is cut at least once per sample path, at most once by ours (graded once per
+    # prompt); a second serial attempt may finish on an idle machine (mpmath caches pi's digits)
+    assert 1 <= serial_timeouts <= 2 and timeouts <= 1
     assert calls < serial_calls
-    assert "cut at 4.0 s" in caplog.text  # a time-out is logged
+    assert "cut at 4.0 s" in caplog.text  # a time-out is logged (here or in the serial path)
 
 
 def test_the_verdict_cache_is_per_gold_and_problem():
