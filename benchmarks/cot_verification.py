@@ -73,10 +73,9 @@ def solutions(model_path: str, task, problems, n: int, dtype: str, threads: int)
     eng = HFEngine(model_path, dtype=dtype, threads=threads, progress=False)
     texts = eng.generate(prompts, sp)
     eng.close()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(texts))
-    tmp.replace(path)
+    from gvgap.artifacts import atomic_write
+
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(texts)))
     return texts
 
 
@@ -342,9 +341,9 @@ def main(argv=None) -> dict:
             if key in sec:
                 res[key] = sec[key]
         out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(res, indent=1, default=float))
-        tmp.replace(out)
+        from gvgap.artifacts import atomic_write
+
+        atomic_write(out, lambda tmp: Path(tmp).write_text(json.dumps(res, indent=1, default=float)))
         log(f"wrote {out}")
 
     save(bench(model, problems=args.problems, n=args.n, new_tokens=args.new_tokens, dtype=args.dtype,

@@ -111,10 +111,9 @@ def main(argv=None) -> dict:
     print(f"prefix caching: generation {res['generation_speedup']:.2f}x, MC scoring "
           f"{res['verification_speedup']:.2f}x; same samples: {res['same_samples']}; "
           f"max |d logprob| {res['max_logprob_diff']:.2g}")
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    tmp_out = Path(args.out).with_suffix(".tmp")
-    tmp_out.write_text(json.dumps(res, indent=1))
-    tmp_out.replace(args.out)
+    from gvgap.artifacts import atomic_write
+
+    atomic_write(args.out, lambda tmp: Path(tmp).write_text(json.dumps(res, indent=1)))
     print(f"wrote {args.out}")
     return res
 
