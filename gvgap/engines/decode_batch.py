@@ -46,6 +46,15 @@ def common_prefix_len(seqs: list[list[int]]) -> int:
     return n
 
 
+def prefill_fits(k: int, longest: int, real: int, length: int, budget: int) -> bool:
+    """Whether one more prompt remainder of `length` tokens joins a right-padded prefill
+    forward that holds k remainders (`real` tokens, the longest `longest`): the forward
+    stays within `budget` padded tokens and at least 3/4 of its tokens are real ones
+    (padding costs as much compute as a real token)."""
+    padded = (k + 1) * max(length, longest)
+    return padded <= budget and 4 * (real + length) >= 3 * padded
+
+
 class StopMatcher:
     """Does a token list end in one of the stop strings? Decodes only a short tail, and
     only when the newest token's text holds a stop string's last character."""
@@ -119,7 +128,9 @@ class DecodeBatch:
         if self.trunk is not None and self.shared:
             self.ctx.add_segment(TRUNK, self.trunk)
         self.stops = StopMatcher(dec.tok, params.stop)
-        self.waiting = deque(range(P))
+        # shortest first: a prefill forward pads its prompts to the longest one, so
+        # neighbours of similar length waste little (samples do not depend on the order)
+        self.waiting = deque(sorted(range(P), key=lambda p: len(prompt_ids[p])))
         self.slot: list[tuple[int, int, list[int]] | None] = [None] * self.rows  # (prompt, sample, tokens)
         self.done, self.total = 0, P * self.n
 
@@ -173,18 +184,18 @@ class DecodeBatch:
 
     def _prefill(self, p: int) -> None:
         """Prefill prompt p's remainder after the trunk, with the next waiting prompts
-        in the same forward while it stays under prefill_tokens padded tokens and
-        2 * rows samples; draw the first token of each of their samples."""
+        in the same forward while `prefill_fits` and up to 2 * rows samples; draw the
+        first token of each of their samples."""
         dec, tl = self.dec, self.tl
-        batch, longest = [], 0
+        batch, longest, real = [], 0, 0
         for q in [p] + [w for w in self.waiting if w != p]:
             if self.prompts[q].first is not None:
                 continue
             L = len(self.prompts[q].ids) - tl
-            if batch and (len(batch) + 1) * max(L, longest) > dec.prefill_tokens:
+            if batch and not prefill_fits(len(batch), longest, real, L, dec.prefill_tokens):
                 break
             batch.append(q)
-            longest = max(longest, L)
+            longest, real = max(longest, L), real + L
             if len(batch) * self.n >= 2 * self.rows:
                 break
         segs, logits = dec._prefill_branches(self.trunk, [self.prompts[q].ids[tl:] for q in batch], tl)

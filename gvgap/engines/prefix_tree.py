@@ -35,6 +35,7 @@ from gvgap.engines.decode_batch import (
     prompt_states,
     StopMatcher,
     common_prefix_len,
+    prefill_fits,
 )
 from gvgap.engines.prefix_scoring import prefix_groups
 from gvgap.engines.shared_prefix import SharedPrefixContext
@@ -113,7 +114,11 @@ class TreeDecodeBatch(DecodeBatch):
         if self.trunk is not None:
             self.ctx.add_segment(TRUNK, self.trunk)
         self.stops = StopMatcher(dec.tok, params.stop)
-        self.waiting = deque(p for members, _ in groups for p in members)
+        # group by group (a group's prefix is freed after its last sample), by remainder
+        # length inside a group, alternately rising and falling so that neighbours across
+        # a group boundary are alike too: a prefill forward pads little
+        self.waiting = deque(p for g, (members, _) in enumerate(groups)
+                             for p in sorted(members, key=lambda q: len(prompt_ids[q]), reverse=g % 2 == 1))
         self.slot = [None] * self.rows
         self.done, self.total = 0, P * self.n
 
@@ -133,21 +138,21 @@ class TreeDecodeBatch(DecodeBatch):
             self.ctx.set_row(s, self._segs(g) + (pr.sid,), len(pr.ids))
 
     def _prefill(self, p: int) -> None:
-        """Prefill prompt p's remainder with the next waiting prompts (under prefill_tokens
-        padded tokens; in own-suffix mode at most max(free slots, 8) prompts, so prefilled
+        """Prefill prompt p's remainder with the next waiting prompts (while
+        `prefill_fits`; in own-suffix mode at most max(free slots, 8) prompts, so prefilled
         remainders waiting for a slot stay few), after prefilling any group prefix they
         need; draw the first token of each of their samples."""
         dec, tl = self.dec, self.tl
         limit = max(8, sum(s is None for s in self.slot)) if self.own else max(1, 2 * self.rows // self.n)
-        batch, longest = [], 0
+        batch, longest, real = [], 0, 0
         for q in [p] + [w for w in self.waiting if w != p]:
             if self.prompts[q].first is not None:
                 continue
             L = len(self.prompts[q].ids) - self.glen[self.group_of[q]]
-            if batch and (len(batch) + 1) * max(L, longest) > dec.prefill_tokens:
+            if batch and not prefill_fits(len(batch), longest, real, L, dec.prefill_tokens):
                 break
             batch.append(q)
-            longest = max(longest, L)
+            longest, real = max(longest, L), real + L
             if len(batch) >= limit:
                 break
         trunk = {TRUNK: self.trunk} if self.trunk is not None else {}
