@@ -651,8 +651,14 @@ def main(argv=None) -> dict:
     args.step_reps = args.step_reps or (4 if q else 10)
     args.verify_problems = args.verify_problems or (1 if q else 2)
     args.naive_samples = args.naive_samples or (4 if q else 16)
-    args.precision_problems = args.precision_problems or (2 if q else 16)
-    args.precision_samples = args.precision_samples or (4 if q else 16)
+    # where bf16 is emulated (no AVX512-BF16/AMX) its matmuls run ~7x slower than float32
+    # and the one-forward-per-sample bf16 pass over 16 x 16 prompts alone took > 30 min:
+    # a smaller table there (machine.native_bf16 in the JSON says which it was)
+    from gvgap.engines.cpu import native_bf16
+
+    emulated = not native_bf16()
+    args.precision_problems = args.precision_problems or (2 if q else 4 if emulated else 16)
+    args.precision_samples = args.precision_samples or (4 if q else 6 if emulated else 16)
     args.precision_check = args.precision_check or (2 if q else 8)
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     args.skip_set = skip
@@ -682,30 +688,49 @@ def main(argv=None) -> dict:
     from gvgap.engines.cpu import resolve_dtype
 
     res["dtype"] = resolve_dtype(args.dtype)
+    path = RESULTS / f"{name}.json"
+
+    def save(section: str) -> None:
+        """Write what is measured so far (a killed run keeps its finished sections)."""
+        from gvgap.artifacts import atomic_write
+
+        res.setdefault("sections_done", []).append(section)
+        text = json.dumps({k: v for k, v in res.items() if k != "_texts"}, indent=2, default=float)
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+        path.chmod(0o644)
+
     if "generation" not in skip:
         bench_generation(args, model_path, prompts, res)
+        save("generation")
     if "steps" not in skip:
         res.setdefault("flops", {})
         bench_steps(args, model_path, prompts, res)
+        save("steps")
     if "generation" not in skip:
         bench_flops(res)
         if "precision" not in skip:  # also where bf16 is emulated (machine.native_bf16 says which)
             from benchmarks.precision import bench_precision
 
             bench_precision(args, model_path, questions, res["_texts"], res, log)
+            save("precision")
         if "verify" not in skip:
             bench_verification(args, model_path, questions, res)
+            save("verify")
     if "cot" not in skip:  # CoT verification with the two-level prefix (benchmarks/cot_verification.py)
         from benchmarks.cot_verification import bench_into
 
         bench_into(res, args, model_path, questions)
+        save("cot")
     res.pop("_texts", None)
     if "metrics" not in skip:
         bench_metrics(args, res)
+        save("metrics")
     if "grading" not in skip:  # MATH grading, serial vs ours (alone: python -m benchmarks.grading)
         from benchmarks.grading import bench_grading
 
         bench_grading(res, quick=q, data_dir=args.data_dir)
+        save("grading")
     # VmHWM resets also reset ru_maxrss: the process peak is the largest phase peak
     phases = [res.get("generation", {}).get(k, {}).get("peak_rss_mb", 0) for k in ("ours", "plain_generate")]
     phases += [res.get("decode_step", {}).get("peak_rss_mb", 0), res.get("mc_verification", {}).get("peak_rss_mb", 0)]
@@ -717,13 +742,7 @@ def main(argv=None) -> dict:
         res["peak_rss_mb_children"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     res["machine"]["load_avg_end"] = list(os.getloadavg())
     res["total_seconds"] = time.perf_counter() - t_all
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"{name}.json"
-    from gvgap.artifacts import atomic_write
-
-    text = json.dumps(res, indent=2, default=float)
-    atomic_write(path, lambda tmp: Path(tmp).write_text(text))
-    path.chmod(0o644)
+    save("cli" if "cli" not in skip else "end")
     log(f"wrote {path} ({res['total_seconds']:.0f}s)")
     return res
 
