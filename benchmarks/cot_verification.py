@@ -155,7 +155,6 @@ def vllm_worker(job_path: str, out_path: str) -> None:
 
 def run_vllm(python: str, model_path: str, prompts, params, dtype: str, threads: int, timeout: int) -> dict:
     from benchmarks.run import Contention
-
     from benchmarks.vllm_env import kv_space_gib
 
     kv = kv_space_gib(cap_gib=4)  # from the memory free now; 4 GiB holds this workload's KV
@@ -262,13 +261,14 @@ def bench(model_path: str, *, problems: int = 16, n: int = 32, new_tokens: int =
     log(f"  ours / one_level = {out['cot_verification_speedup_vs_one_level']:.2f}x; identical judgements "
         f"{100 * out['identical_judgements']:.1f}%, same verdicts {100 * out['same_verdicts']:.1f}%; "
         f"first-token log-prob error vs a plain forward: {out['first_token_error']}")
-    if plain_problems:
-        sub = VerifyInput(task, probs[:plain_problems], data.completions[:plain_problems], seed=0)
+    sub = VerifyInput(task, probs[:plain_problems], data.completions[:plain_problems], seed=0)
+    if plain_problems:  # ours again, on exactly the prompts the plain path gets
         eng.decoder.prefix_tree = True
         same = _timed_run(verifier, eng, sub, threads, tok)
-        eng.close()
-        del eng
-        gc.collect()
+    eng.close()
+    del eng
+    gc.collect()
+    if plain_problems:
         plain_eng = HFEngine(model_path, dtype=dtype, threads=threads, fast=False, progress=False)
         plain_eng.generate(prompts[:1], SamplingParams(n=1, max_new_tokens=4))  # warm-up
         plain = _timed_run(verifier, plain_eng, sub, threads, tok)
@@ -282,10 +282,6 @@ def bench(model_path: str, *, problems: int = 16, n: int = 32, new_tokens: int =
         log(f"  on the first {plain_problems} problem(s) ({len(sub.problems) * n} prompts): ours "
             f"{same['tok_per_s']:.1f} tok/s, plain model.generate {plain['tok_per_s']:.1f} tok/s: "
             f"cot_verification_speedup = {out['cot_verification_speedup']:.2f}x")
-    else:
-        eng.close()
-        del eng
-        gc.collect()
 
     if save is not None:
         save(out)
