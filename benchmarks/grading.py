@@ -12,8 +12,12 @@ ours:   `gvgap.pipeline.grade` as a run calls it: `MATHTask.prefetch` grades eac
         prompt's distinct normalised answers once, fast paths first, math-verify checks
         over all cores; then the per-sample utility and time-out columns (cache hits).
 The workload (benchmarks/grading_mix.py) is synthetic, built from MATH test golds with
-the repeat structure of model samples. Both paths start their workers before the clock.
-Results: res["grading"], res["grading_speedup"], res["grading_verdicts_identical"].
+the repeat structure of model samples; it is graded twice: as built (every check
+finishes: the throughput ratio) and with 2% of the prompts holding one answer sympy
+cannot finish (each check of it costs the whole time-out: serial per sample, ours per
+prompt). Both paths start their workers before the clock.
+Results: res["grading"], res["grading_speedup"], res["grading_speedup_with_timeouts"],
+res["grading_verdicts_identical"] (both mixes).
 """
 
 from __future__ import annotations
@@ -171,30 +175,13 @@ def bench_gsm8k(n_prompts: int, n_samples: int, data_dir: str | None = None) -> 
             "projected_round_s_1319x128": 1319 * 128 * seconds / n, "accuracy": float(df["utility"].mean())}
 
 
-def bench_grading(res: dict, quick: bool = False, prompts: int | None = None, samples: int = 128,
-                  timeout: float = 5.0, workers: int | None = None, seed: int = 0, data_dir: str | None = None,
-                  blocks: int | None = None) -> dict:
-    """The MATH comparison (and the GSM8K cost), written into `res`. The prompts are
-    graded in `blocks` blocks, each by the serial path then by ours, so that a change
-    in the machine's load falls on both."""
-    from benchmarks.grading_mix import build
-
-    if not data_dir:
-        from benchmarks.workload import data_dir as find_data
-
-        data_dir = str(find_data())
-    prompts = prompts or (12 if quick else 100)
-    blocks = blocks or (1 if quick else 4)
-    workers = workers or os.cpu_count() or 1
-    problems, texts, mix = build(_rows("math", data_dir), prompts, samples, seed)
-    n = prompts * samples
-    print(f"[grading] mix: {prompts} prompts x {samples}, {mix['distinct_raw_answers_mean']:.1f} distinct answers "
-          f"per prompt; {blocks} blocks, serial then ours", flush=True)
+def compare_paths(problems, texts, timeout: float, workers: int, blocks: int) -> dict:
+    """Serial vs ours on one mix, in `blocks` blocks, each graded by the serial path then by
+    ours (so that a change in the machine's load falls on both); every verdict compared."""
     serial, ours = Serial(timeout), Ours(timeout, workers)
-    load = _contention()
     bad, how, accuracy, rational = [], [], 0.0, 0
-    size = -(-prompts // blocks)
-    for b in range(0, prompts, size):
+    size = -(-len(problems) // blocks)
+    for b in range(0, len(problems), size):
         ps, ts = problems[b:b + size], texts[b:b + size]
         sv = serial.grade(ps, ts)
         ov, df = ours.grade(ps, ts)
@@ -206,24 +193,58 @@ def bench_grading(res: dict, quick: bool = False, prompts: int | None = None, sa
     s, o = serial.counters(), ours.counters()
     serial.task.close()
     ours.task.close()
+    n = sum(len(t) for t in texts)
     for part in (s, o):
         part["checks_per_s"] = n / part["seconds"]
         part["projected_round_s_5000x128"] = 5000 * 128 * part["seconds"] / n
-    mix["distinct_keys_per_prompt"] = o["distinct_keys"] / prompts
-    out = {"mix": mix, "timeout_s": timeout, "cores": os.cpu_count(), "samples": n, "blocks": blocks,
-           "serial": s, "ours": o, "speedup": s["seconds"] / o["seconds"],
-           "cpu_ratio": s["cpu_seconds"] / o["cpu_seconds"], "verdicts_compared": n,
-           "mismatches": len(bad), "verdicts_identical": not bad, "first_mismatches": bad[:MAX_MISMATCHES],
-           "how_differs": len(how), "first_how_differs": how[:MAX_MISMATCHES], "samples_by_rational_fast_path": rational,
-           "accuracy": accuracy / n, **load.done(), "gsm8k": bench_gsm8k(8 if quick else 40, samples, data_dir)}
+    return {"samples": n, "blocks": blocks, "serial": s, "ours": o, "speedup": s["seconds"] / o["seconds"],
+            "cpu_ratio": s["cpu_seconds"] / o["cpu_seconds"], "verdicts_compared": n, "mismatches": len(bad),
+            "verdicts_identical": not bad, "first_mismatches": bad[:MAX_MISMATCHES], "how_differs": len(how),
+            "first_how_differs": how[:MAX_MISMATCHES], "samples_by_rational_fast_path": rational,
+            "accuracy": accuracy / n}
+
+
+def bench_grading(res: dict, quick: bool = False, prompts: int | None = None, samples: int = 128,
+                  timeout: float = 5.0, workers: int | None = None, seed: int = 0, data_dir: str | None = None,
+                  blocks: int | None = None, slow_share: float = 0.02) -> dict:
+    """The MATH comparison (and the GSM8K cost), written into `res`, on two mixes: the main
+    one, whose every check finishes (`grading_speedup`), and the same build with
+    `slow_share` of the prompts holding one answer sympy cannot finish, which costs the
+    whole time-out each time it is checked (`grading_speedup_with_timeouts`): the
+    serial path pays it per sample, ours per prompt."""
+    from benchmarks.grading_mix import build
+
+    if not data_dir:
+        from benchmarks.workload import data_dir as find_data
+
+        data_dir = str(find_data())
+    prompts = prompts or (12 if quick else 100)
+    blocks = blocks or (1 if quick else 4)
+    workers = workers or os.cpu_count() or 1
+    rows = _rows("math", data_dir)
+    load = _contention()
+    problems, texts, mix = build(rows, prompts, samples, seed, slow_share=0.0)
+    print(f"[grading] mix: {prompts} prompts x {samples}, {mix['distinct_raw_answers_mean']:.1f} distinct answers "
+          f"per prompt; {blocks} blocks, serial then ours", flush=True)
+    out = {"mix": mix, "timeout_s": timeout, "cores": os.cpu_count(), **compare_paths(problems, texts, timeout, workers, blocks)}
+    slow_problems, slow_texts, slow_mix = build(rows, prompts, samples, seed, slow_share=slow_share)
+    print(f"[grading] the mix with {slow_mix['slow_prompts']} prompts holding an answer that runs into the "
+          f"{timeout:g} s time-out", flush=True)
+    slow = {"mix": slow_mix, **compare_paths(slow_problems, slow_texts, timeout, workers, blocks)}
+    o, s = out["ours"], out["serial"]
+    out["mix"]["distinct_keys_per_prompt"] = o["distinct_keys"] / prompts
+    out.update({"with_timeouts": slow, **load.done(), "gsm8k": bench_gsm8k(8 if quick else 40, samples, data_dir)})
     res["grading"] = out
     res["grading_speedup"] = out["speedup"]
-    res["grading_verdicts_identical"] = out["verdicts_identical"]
+    res["grading_speedup_with_timeouts"] = slow["speedup"]
+    res["grading_verdicts_identical"] = out["verdicts_identical"] and slow["verdicts_identical"]
     print(f"[grading] serial {s['seconds']:.1f} s ({s['checks_per_s']:.0f} checks/s, {s['math_verify_calls']} "
           f"math-verify calls), ours {o['seconds']:.1f} s ({o['checks_per_s']:.0f} checks/s, {o['math_verify_calls']} "
-          f"calls, {workers} workers): speedup {out['speedup']:.1f}x (CPU time {out['cpu_ratio']:.1f}x); verdicts identical: {out['verdicts_identical']} "
-          f"({n} compared); others' CPU share {out['others_cpu_share']}; GSM8K {out['gsm8k']['samples_per_s']:.0f} "
-          f"samples/s", flush=True)
+          f"calls, {workers} workers): speedup {out['speedup']:.1f}x (CPU time {out['cpu_ratio']:.1f}x); with "
+          f"time-outs: serial {slow['serial']['seconds']:.1f} s ({slow['serial']['timeouts']} cut), ours "
+          f"{slow['ours']['seconds']:.1f} s ({slow['ours']['timeouts']} cut), {slow['speedup']:.1f}x; verdicts "
+          f"identical: {res['grading_verdicts_identical']} ({2 * out['samples']} compared); others' CPU share "
+          f"{out['others_cpu_share']}; GSM8K {out['gsm8k']['samples_per_s']:.0f} samples/s", flush=True)
     return out
 
 
@@ -236,6 +257,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--workers", type=int, default=None, help="checker processes (default: all cores)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--blocks", type=int, default=None, help="alternating serial/ours blocks (4; quick 1)")
+    ap.add_argument("--slow-share", type=float, default=0.02,
+                    help="share of prompts holding an answer that runs into the time-out, in the second mix")
     ap.add_argument("--name", default="grading", help="benchmarks/results/<name>.json")
     args = ap.parse_args(argv)
     from benchmarks.run import RESULTS, machine
@@ -244,7 +267,7 @@ def main(argv=None) -> dict:
     res = {"name": args.name, "machine": machine(os.cpu_count() or 1),
            "command": "python -m benchmarks.grading " + " ".join(argv if argv is not None else sys.argv[1:])}
     bench_grading(res, args.quick, args.prompts, args.samples, args.timeout, args.workers, args.seed,
-                  blocks=args.blocks)
+                  blocks=args.blocks, slow_share=args.slow_share)
     res["machine"]["load_avg_end"] = list(os.getloadavg())
     path = RESULTS / f"{args.name}.json"
     text = json.dumps(res, indent=2, default=float)

@@ -30,7 +30,7 @@ from gvgap.tasks.base import Problem
 LEVEL_CORRECT = {1: 0.85, 2: 0.7, 3: 0.55, 4: 0.4, 5: 0.25}  # mass on correct spellings
 ZIPF_S = 1.1
 NO_ANSWER = 0.04  # share of samples with no final answer at all (truncated)
-SLOW = "\\sin(10^{99999})\\cos(10^{99998})"  # below the power-tower rule; > 15 s with or without shortcuts
+SLOW = "(x+1)^{3000}-x^{3000}"  # no size rule reads it; sympy spends > 20 s expanding it, with or without shortcuts
 _FRAC = re.compile(r"(-?)\\[dt]?frac\{(\d+)\}\{(\d+)\}")
 _INT = re.compile(r"-?\d+")
 
@@ -93,7 +93,7 @@ def zipf_pick(items: list, weights_mass: float, rng: random.Random) -> list[tupl
 
 
 def build(rows: list[dict], n_prompts: int, n_samples: int = 128, seed: int = 0,
-          slow_share: float = 0.025) -> tuple[list[Problem], list[list[str]], dict]:
+          slow_share: float = 0.02) -> tuple[list[Problem], list[list[str]], dict]:
     """(problems, completions [n_prompts][n_samples], stats). `rows`: MATH test rows with a
     boxed gold; prompts are a seeded sample of them; `slow_share` of the prompts hold one
     answer that runs into the time-out."""
@@ -103,7 +103,7 @@ def build(rows: list[dict], n_prompts: int, n_samples: int = 128, seed: int = 0,
     rows = [r for r in rows if last_boxed(r["solution"])]
     chosen = rng.sample(rows, n_prompts)
     others = [last_boxed(r["solution"]) for r in rng.sample(rows, min(500, len(rows)))]
-    n_slow = round(slow_share * n_prompts)
+    n_slow = max(1, round(slow_share * n_prompts)) if slow_share > 0 else 0
     problems, texts, distinct = [], [], []
     for i, row in enumerate(chosen):
         gold = last_boxed(row["solution"])

@@ -27,7 +27,7 @@ import sys
 import threading
 import time
 import weakref
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -194,27 +194,41 @@ class MathChecker:
     def _verify_all(self, keys: list[Key], workers: int) -> list[Verdict]:
         """math-verify on each key, over min(workers, len(keys)) worker processes. Keys of
         one gold go to one worker together (its parse cache holds that gold); the
-        biggest groups go first and each worker takes the next group when it is free."""
+        biggest groups go first and a worker takes the next group when it is free. When
+        no group is left, a free worker takes keys from the end of the longest group
+        still being worked on (one more parse of that gold), so no worker idles while
+        another has a queue."""
         if not keys:
             return []
         workers = max(1, min(int(workers), len(keys)))
-        groups: dict[tuple, list[int]] = {}
+        groups: dict[tuple, deque[int]] = {}
         for i, (gold, _, mode) in enumerate(keys):
-            groups.setdefault((gold, mode), []).append(i)
+            groups.setdefault((gold, mode), deque()).append(i)
         todo = sorted(groups.values(), key=len)  # popped from the end: biggest first
+        busy: list[deque[int]] = []  # groups taken by some worker, maybe not finished
         team = self._team(workers)
         out: list[Verdict] = [None] * len(keys)  # type: ignore[list-item]
         take = threading.Lock()
 
+        def next_key(mine: deque[int] | None) -> tuple[int | None, deque[int] | None]:
+            with take:
+                if mine:
+                    return mine.popleft(), mine
+                if todo:
+                    mine = todo.pop()
+                    busy.append(mine)
+                    return mine.popleft(), mine
+                longest = max(busy, key=len, default=None)
+                if longest:
+                    return longest.pop(), None  # from the far end: its owner works from the front
+                return None, None
+
         def run(checker: MathChecker) -> None:
-            while True:
-                with take:
-                    if not todo:
-                        return
-                    group = todo.pop()
-                for i in group:
-                    gold, pred, mode = keys[i]
-                    out[i] = checker._ask(for_verify(gold, mode), for_verify(pred, mode))
+            mine = None
+            while (found := next_key(mine))[0] is not None:
+                i, mine = found
+                gold, pred, mode = keys[i]
+                out[i] = checker._ask(for_verify(gold, mode), for_verify(pred, mode))
 
         threads = [threading.Thread(target=run, args=(c,)) for c in team[1:]]
         for t in threads:
