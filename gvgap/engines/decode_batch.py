@@ -182,22 +182,32 @@ class DecodeBatch:
         else:
             self.ctx.set_row(s, (), 0, init=pr.full)
 
+    def _remainder(self, q: int) -> int:
+        """Tokens of prompt q that its prefill forward computes (after the shared prefix)."""
+        return len(self.prompts[q].ids) - self.tl
+
+    def _prefill_batch(self, p: int, limit: int) -> list[int]:
+        """Prompt p, then the next waiting prompts not yet prefilled, while `prefill_fits`
+        and at most `limit` of them: the prompts of one right-padded prefill forward."""
+        batch, longest, real = [], 0, 0
+        for q in [p] + [w for w in self.waiting if w != p]:
+            if self.prompts[q].first is not None:
+                continue
+            L = self._remainder(q)
+            if batch and not prefill_fits(len(batch), longest, real, L, self.dec.prefill_tokens):
+                break
+            batch.append(q)
+            longest, real = max(longest, L), real + L
+            if len(batch) >= limit:
+                break
+        return batch
+
     def _prefill(self, p: int) -> None:
         """Prefill prompt p's remainder after the trunk, with the next waiting prompts
         in the same forward while `prefill_fits` and up to 2 * rows samples; draw the
         first token of each of their samples."""
         dec, tl = self.dec, self.tl
-        batch, longest, real = [], 0, 0
-        for q in [p] + [w for w in self.waiting if w != p]:
-            if self.prompts[q].first is not None:
-                continue
-            L = len(self.prompts[q].ids) - tl
-            if batch and not prefill_fits(len(batch), longest, real, L, dec.prefill_tokens):
-                break
-            batch.append(q)
-            longest, real = max(longest, L), real + L
-            if len(batch) * self.n >= 2 * self.rows:
-                break
+        batch = self._prefill_batch(p, limit=-(-2 * self.rows // self.n))
         segs, logits = dec._prefill_branches(self.trunk, [self.prompts[q].ids[tl:] for q in batch], tl)
         for q, seg, lg in zip(batch, segs, logits):
             pr = self.prompts[q]

@@ -35,7 +35,6 @@ from gvgap.engines.decode_batch import (
     prompt_states,
     StopMatcher,
     common_prefix_len,
-    prefill_fits,
 )
 from gvgap.engines.prefix_scoring import prefix_groups
 from gvgap.engines.shared_prefix import SharedPrefixContext
@@ -129,6 +128,9 @@ class TreeDecodeBatch(DecodeBatch):
         """Segment ids a row of group g attends to (before its prompt's own remainder)."""
         return ((TRUNK,) if self.trunk is not None else ()) + ((self._gsid(g),) if self.glen[g] > self.tl else ())
 
+    def _remainder(self, q: int) -> int:
+        return len(self.prompts[q].ids) - self.glen[self.group_of[q]]
+
     def _place(self, s: int, p: int) -> None:
         pr, g = self.prompts[p], self.group_of[p]
         if self.own:
@@ -144,17 +146,7 @@ class TreeDecodeBatch(DecodeBatch):
         need; draw the first token of each of their samples."""
         dec, tl = self.dec, self.tl
         limit = max(8, sum(s is None for s in self.slot)) if self.own else max(1, 2 * self.rows // self.n)
-        batch, longest, real = [], 0, 0
-        for q in [p] + [w for w in self.waiting if w != p]:
-            if self.prompts[q].first is not None:
-                continue
-            L = len(self.prompts[q].ids) - self.glen[self.group_of[q]]
-            if batch and not prefill_fits(len(batch), longest, real, L, dec.prefill_tokens):
-                break
-            batch.append(q)
-            longest, real = max(longest, L), real + L
-            if len(batch) >= limit:
-                break
+        batch = self._prefill_batch(p, limit)
         trunk = {TRUNK: self.trunk} if self.trunk is not None else {}
         need = sorted({self.group_of[q] for q in batch} - set(self.gseg))
         need = [g for g in need if self.glen[g] > tl]
