@@ -1,15 +1,12 @@
 """MATH answer equivalence: exact, cached, time-bounded and spread over cores.
 
-`math-verify` (sympy) decides what the string-level checks in `mathanswer` and the exact
-rational arithmetic of `mathrational` leave open, but it can hang on adversarial input
-and its own SIGALRM time-out only works on the main thread. So every math-verify call
-runs in a persistent worker subprocess (`python -c`, serving `mathworker.serve` over a
-pipe). A check has a wall-clock budget: the worker's own alarm interrupts it (answer
-"timeout", the worker stays warm); a worker that does not answer within a grace period
-after that is killed and restarted. A timed-out check counts as not equal and is logged.
-The parent never imports sympy. (A process pool was tried: spawn re-runs a user's
+`math-verify` (sympy) decides what `mathanswer`'s string checks and `mathrational`'s exact
+arithmetic leave open, but it can hang, and its SIGALRM time-out works only on the main
+thread. So every call runs in a persistent worker subprocess (`python -c` serving
+`mathworker.serve` over a pipe) whose own alarm cuts a check at its budget ("timeout":
+not equal, logged; the worker stays warm); a worker deaf to it is killed a grace period
+later. The parent never imports sympy. (A process pool was tried: spawn re-runs a user's
 unguarded main script, fork copies a parent that may hold torch threads.)
-
 Verdicts are cached by (prepared gold, prepared answer, list mode), a key the verdict is
 a function of: each distinct normalised answer of a prompt is graded once.
 """
@@ -192,44 +189,33 @@ class MathChecker:
         return None
 
     def _verify_all(self, keys: list[Key], workers: int) -> list[Verdict]:
-        """math-verify on each key, over min(workers, len(keys)) worker processes. Keys of
-        one gold go to one worker together (its parse cache holds that gold); the
-        biggest groups go first and a worker takes the next group when it is free. When
-        no group is left, a free worker takes keys from the end of the longest group
-        still being worked on (one more parse of that gold), so no worker idles while
-        another has a queue."""
+        """math-verify on each key over min(workers, len(keys)) workers. A gold's keys go to
+        one worker (its parse cache holds the gold), biggest groups first; then a free worker
+        takes keys from the far end of the longest group in progress rather than idle."""
         if not keys:
             return []
-        workers = max(1, min(int(workers), len(keys)))
         groups: dict[tuple, deque[int]] = {}
         for i, (gold, _, mode) in enumerate(keys):
             groups.setdefault((gold, mode), deque()).append(i)
-        todo = sorted(groups.values(), key=len)  # popped from the end: biggest first
-        busy: list[deque[int]] = []  # groups taken by some worker, maybe not finished
-        team = self._team(workers)
+        todo, busy = sorted(groups.values(), key=len), []  # todo popped from the end: biggest first
         out: list[Verdict] = [None] * len(keys)  # type: ignore[list-item]
         take = threading.Lock()
 
-        def next_key(mine: deque[int] | None) -> tuple[int | None, deque[int] | None]:
-            with take:
-                if mine:
-                    return mine.popleft(), mine
-                if todo:
-                    mine = todo.pop()
-                    busy.append(mine)
-                    return mine.popleft(), mine
-                longest = max(busy, key=len, default=None)
-                if longest:
-                    return longest.pop(), None  # from the far end: its owner works from the front
-                return None, None
-
         def run(checker: MathChecker) -> None:
-            mine = None
-            while (found := next_key(mine))[0] is not None:
-                i, mine = found
+            mine: deque[int] = deque()
+            while True:
+                with take:
+                    if not mine and todo:
+                        mine = todo.pop()
+                        busy.append(mine)
+                    longest = mine or max(busy, key=len, default=deque())
+                    if not longest:
+                        return
+                    i = longest.popleft() if longest is mine else longest.pop()
                 gold, pred, mode = keys[i]
                 out[i] = checker._ask(for_verify(gold, mode), for_verify(pred, mode))
 
+        team = self._team(max(1, min(int(workers), len(keys))))
         threads = [threading.Thread(target=run, args=(c,)) for c in team[1:]]
         for t in threads:
             t.start()
