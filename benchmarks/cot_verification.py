@@ -317,7 +317,8 @@ def bench_into(res: dict, args, model_path: str, questions=None) -> None:
                 new_tokens=32 if q else 128, dtype=args.dtype, threads=args.threads, max_rows=args.max_rows or 128,
                 vllm_python=args.vllm_python, texts=res.get("_texts"), questions=questions,
                 skip_vllm=q or "vllm" in getattr(args, "skip_set", ()),
-                plain_problems=getattr(args, "cot_plain_problems", None) or (1 if q else 2))
+                plain_problems=(1 if q else 2) if getattr(args, "cot_plain_problems", None) is None
+                else args.cot_plain_problems)
     res["cot_verification"] = sec
     for key in ("cot_verification_speedup", "cot_verification_speedup_vs_one_level", "ours_vs_vllm_cot"):
         if key in sec:

@@ -638,7 +638,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--precision-samples", type=int, default=None, help="bf16 error table: samples each (16)")
     ap.add_argument("--precision-check", type=int, default=None, help="prompts checking the fp32 reference (8)")
     ap.add_argument("--cot-problems", type=int, default=None, help="CoT verification: problems x 32 samples (16)")
-    ap.add_argument("--cot-plain-problems", type=int, default=None, help="CoT: problems for plain model.generate (2)")
+    ap.add_argument("--cot-plain-problems", type=int, default=None, help="CoT: problems for plain model.generate (2; 0: not run)")
     ap.add_argument("--skip", default="", help="comma list of sections to skip: generation,vllm,steps,precision,verify,cot,metrics,grading,cli")
     ap.add_argument("--cli-timeout", type=int, default=900)
     ap.add_argument("--data-dir", default=None)
