@@ -255,7 +255,7 @@ def bench_grading(res: dict, quick: bool = False, prompts: int | None = None, sa
           f"calls, {workers} workers): speedup {out['speedup']:.1f}x (CPU time {out['cpu_ratio']:.1f}x); with "
           f"time-outs: serial {slow['serial']['seconds']:.1f} s ({slow['serial']['timeouts']} cut), ours "
           f"{slow['ours']['seconds']:.1f} s ({slow['ours']['timeouts']} cut), {slow['speedup']:.1f}x; verdicts "
-          f"identical: {res['grading_verdicts_identical']} ({2 * out['samples']} compared); others' CPU share "
+          f"identical: {res['grading_verdicts_identical']} ({out['samples'] + slow['samples']} compared); others' CPU share "
           f"{out['others_cpu_share']}; GSM8K {out['gsm8k']['samples_per_s']:.0f} samples/s", flush=True)
     return out
 
